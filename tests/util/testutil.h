@@ -1,0 +1,25 @@
+/* Shared helpers for the cmocka tests: golden .bin loading and comparisons. */
+#ifndef CDF_TESTUTIL_H
+#define CDF_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cdiffusers.h"
+
+/* Path under tests/data: returns a static buffer (not thread-safe). */
+const char *tu_data(const char *fmt, ...);
+/* Reads a raw golden .bin of exactly count*elsize bytes; malloc'd, or NULL. */
+void *tu_load_bin(const char *path, size_t count, size_t elsize);
+/* Reads a whole text file (NUL-terminated); malloc'd, or NULL. */
+char *tu_read_text(const char *path);
+/* max |a-b| over n floats. */
+double tu_max_abs_diff_f32(const float *a, const float *b, size_t n);
+/* A fresh empty temporary directory (malloc'd path); removed by tu_rmtree. */
+char *tu_tmpdir(void);
+void tu_rmtree(const char *path);
+
+#endif
