@@ -4,5 +4,6 @@
 
 #include "cdiffusers/core.h"
 #include "cdiffusers/rng.h"
+#include "cdiffusers/pipeline.h"
 
 #endif

@@ -1,0 +1,95 @@
+/* Pipelines: DDPMPipeline and DDIMPipeline on UNet2DModel folders, as
+ * diffusers 0.32 runs them, with mindone's numpy-Generator noise. */
+#ifndef CDIFFUSERS_PIPELINE_H
+#define CDIFFUSERS_PIPELINE_H
+
+#include "cdiffusers/core.h"
+#include "cdiffusers/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cdf_pipeline_kind {
+    CDF_PIPELINE_AUTO = 0, /* model_index.json's _class_name */
+    CDF_PIPELINE_DDPM = 1, /* DDPMPipeline: the folder's scheduler as it is */
+    CDF_PIPELINE_DDIM = 2  /* DDIMPipeline: DDIMScheduler.from_config(folder's scheduler) */
+} cdf_pipeline_kind;
+
+typedef enum cdf_output_type {
+    CDF_OUTPUT_NP = 0,     /* float32 [batch, height, width, channels] in [0, 1] (output_type="np") */
+    CDF_OUTPUT_PIL = 1,    /* uint8 [batch, height, width, channels], as numpy_to_pil rounds */
+    CDF_OUTPUT_SAMPLE = 2  /* float32 [batch, channels, height, width]: the final sample, not post-processed */
+} cdf_output_type;
+
+typedef struct cdf_pipeline cdf_pipeline;
+
+typedef struct cdf_load_options {
+    cdf_pipeline_kind kind; /* CDF_PIPELINE_AUTO by default */
+    const char *variant;    /* weight file variant such as "fp16", or NULL */
+} cdf_load_options;
+
+/* Loads a diffusers model folder (model_index.json, unet/, scheduler/).
+ * opts may be NULL.  Caller owns *out (cdf_pipeline_free).  Notices (unknown
+ * config keys) go to err->on_notice. */
+cdf_status cdf_pipeline_load(const char *model_dir, const cdf_load_options *opts, cdf_pipeline **out,
+                             cdf_error *err);
+/* Frees p and its mapped weights (NULL is fine). */
+void cdf_pipeline_free(cdf_pipeline *p);
+/* The last error message of a call on p (static storage inside p). */
+const char *cdf_pipeline_last_error(const cdf_pipeline *p);
+/* Resolved kind (DDPM or DDIM), the pipeline class name and the scheduler class name. */
+cdf_pipeline_kind cdf_pipeline_get_kind(const cdf_pipeline *p);
+const char *cdf_pipeline_class_name(const cdf_pipeline *p);
+const char *cdf_pipeline_scheduler_name(const cdf_pipeline *p);
+/* JSON text of the effective scheduler config (owned by p). */
+const char *cdf_pipeline_scheduler_json(const cdf_pipeline *p);
+/* Sample size of the UNet (height, width). */
+void cdf_pipeline_sample_size(const cdf_pipeline *p, int *height, int *width, int *channels);
+
+/* What every denoising step reports (and step -1 for the initial noise). */
+typedef struct cdf_step_info {
+    int step;                   /* -1: initial latents drawn; 0..num_steps-1: after scheduler.step */
+    int num_steps;
+    int64_t timestep;
+    const float *latents;       /* step -1: the initial noise; else prev_sample [batch, c, h, w] */
+    const float *model_out;     /* UNet output [batch, model_channels, h, w]; NULL at step -1 */
+    const float *variance_noise;/* the step's noise draw, or NULL */
+    int batch, channels, model_channels, height, width;
+} cdf_step_info;
+/* Return non-zero to stop the run (CDF_ERR_INTERRUPTED). */
+typedef int (*cdf_step_fn)(const cdf_step_info *info, void *user);
+
+typedef struct cdf_generate_options {
+    int batch_size;               /* >= 1 */
+    int num_inference_steps;      /* 0: pipeline default (DDPM 1000, DDIM 50) */
+    double eta;                   /* DDIM only (DDIMPipeline default 0.0) */
+    int use_clipped_model_output; /* DDIM: -1 None (default), 0 False, 1 True */
+    int threads;                  /* 0: 1 thread */
+    cdf_output_type output_type;
+    cdf_step_fn on_step;          /* optional */
+    void *on_step_user;
+} cdf_generate_options;
+
+/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, NP output. */
+void cdf_generate_options_init(cdf_generate_options *o);
+
+/* Runs the pipeline.  gens: ngens == 1 one generator for the whole batch;
+ * ngens == batch_size one per image (a handle may repeat: one stream used in
+ * turn); ngens == 0 seeds one generator from the OS and writes its seed into
+ * os_seed (at least 48 bytes; may be NULL otherwise).  The generators advance.
+ * On success *images holds newly allocated data (free with cdf_tensor_free). */
+cdf_status cdf_pipeline_generate(cdf_pipeline *p, const cdf_generate_options *o, cdf_generator *const *gens,
+                                 size_t ngens, cdf_tensor *images, char *os_seed);
+
+/* Frees t->data (allocated by the library) and clears t. */
+void cdf_tensor_free(cdf_tensor *t);
+
+/* numpy's np.abs(x).sum() for float32 x (pairwise summation, float32
+ * accumulators), exactly as the reproducibility guide prints it. */
+float cdf_abs_sum_f32(const float *x, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

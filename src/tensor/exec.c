@@ -1,0 +1,44 @@
+#include "tensor/exec.h"
+
+#include <cblas.h>
+
+void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
+    for (int i = 0; i < CDF_EXEC_SLOTS; i++) {
+        ex->scratch[i] = NULL;
+        ex->scratch_cap[i] = 0;
+    }
+    ex->threads = threads < 1 ? 1 : threads;
+    ex->err = err;
+    ex->interrupt = NULL;
+}
+
+void cdf_exec_release(cdf_exec *ex) {
+    for (int i = 0; i < CDF_EXEC_SLOTS; i++) {
+        cdf_aligned_free(ex->scratch[i]);
+        ex->scratch[i] = NULL;
+        ex->scratch_cap[i] = 0;
+    }
+}
+
+float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n) {
+    if (slot < 0 || slot >= CDF_EXEC_SLOTS) {
+        cdf_error_set(ex->err, CDF_ERR_INTERNAL, "scratch slot %d out of range", slot);
+        return NULL;
+    }
+    if (n <= ex->scratch_cap[slot]) return ex->scratch[slot];
+    if (n > SIZE_MAX / sizeof(float)) {
+        cdf_error_set(ex->err, CDF_ERR_LIMIT, "scratch buffer of %zu floats is too large", n);
+        return NULL;
+    }
+    float *p = cdf_aligned_alloc(n * sizeof(float));
+    if (!p) {
+        cdf_error_set(ex->err, CDF_ERR_NOMEM, "out of memory for a %zu-byte work buffer", n * sizeof(float));
+        return NULL;
+    }
+    cdf_aligned_free(ex->scratch[slot]);
+    ex->scratch[slot] = p;
+    ex->scratch_cap[slot] = n;
+    return p;
+}
+
+void cdf_exec_apply_threads(const cdf_exec *ex) { openblas_set_num_threads(ex->threads); }

@@ -1,0 +1,29 @@
+/* Per-run execution state: thread count, error sink and grow-only scratch
+ * buffers.  One per running pipeline; never shared between threads of
+ * different runs.  Weights are not here (they are read-only and shareable). */
+#ifndef CDF_TENSOR_EXEC_H
+#define CDF_TENSOR_EXEC_H
+
+#include "cdiffusers/core.h"
+
+#define CDF_EXEC_SLOTS 4
+
+typedef struct cdf_exec {
+    int threads;                          /* >= 1; OpenMP loops and BLAS use this many */
+    cdf_error *err;                       /* where failures are reported */
+    float *scratch[CDF_EXEC_SLOTS];       /* slot buffers, 64-byte aligned, cdf_aligned_alloc'd */
+    size_t scratch_cap[CDF_EXEC_SLOTS];   /* capacity of each slot in floats */
+    volatile int *interrupt;              /* optional: set non-zero to stop at the next step */
+} cdf_exec;
+
+/* Fills ex for `threads` threads reporting into err; no allocation. */
+void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err);
+/* Frees the scratch buffers (ex itself belongs to the caller). */
+void cdf_exec_release(cdf_exec *ex);
+/* Scratch slot `slot` with room for n floats (contents undefined); NULL and
+ * CDF_ERR_NOMEM recorded in ex->err when it cannot grow. */
+float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n);
+/* Makes BLAS use ex->threads threads (process-wide BLAS setting). */
+void cdf_exec_apply_threads(const cdf_exec *ex);
+
+#endif

@@ -1,0 +1,215 @@
+#include "tensor/ops.h"
+
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tensor/gemm.h"
+
+int cdf_act_from_name(const char *name) {
+    if (!name) return -1;
+    if (strcasecmp(name, "silu") == 0 || strcasecmp(name, "swish") == 0) return CDF_ACT_SILU;
+    if (strcasecmp(name, "mish") == 0) return CDF_ACT_MISH;
+    if (strcasecmp(name, "gelu") == 0) return CDF_ACT_GELU;
+    if (strcasecmp(name, "relu") == 0) return CDF_ACT_RELU;
+    return -1;
+}
+
+float cdf_act_apply(cdf_act act, float v) {
+    switch (act) {
+    case CDF_ACT_SILU: return v / (1.0f + expf(-v));
+    case CDF_ACT_MISH: {
+        /* torch: x * tanh(softplus(x)), softplus = log1p(exp(x)) (threshold 20) */
+        float sp = v > 20.0f ? v : log1pf(expf(v));
+        return v * tanhf(sp);
+    }
+    case CDF_ACT_GELU: return 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+    case CDF_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case CDF_ACT_NONE: break;
+    }
+    return v;
+}
+
+void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
+    if (act == CDF_ACT_NONE) return;
+    int64_t nn = (int64_t)n;
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+    for (int64_t i = 0; i < nn; i++) x[i] = cdf_act_apply(act, x[i]);
+}
+
+/* col: [cin*kh*kw, ho*wo] for one image. */
+static void im2col(cdf_exec *ex, const float *x, int cin, int h, int w, int kh, int kw, int stride, int pad_t,
+                   int pad_l, int ho, int wo, float *col) {
+    int rows = cin * kh * kw;
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+        const float *xc = x + (size_t)c * h * w;
+        float *dst = col + (size_t)r * ho * wo;
+        for (int oy = 0; oy < ho; oy++) {
+            int iy = oy * stride + ky - pad_t;
+            float *d = dst + (size_t)oy * wo;
+            if (iy < 0 || iy >= h) {
+                memset(d, 0, sizeof(float) * (size_t)wo);
+                continue;
+            }
+            const float *xr = xc + (size_t)iy * w;
+            for (int ox = 0; ox < wo; ox++) {
+                int ix = ox * stride + kx - pad_l;
+                d[ox] = (ix >= 0 && ix < w) ? xr[ix] : 0.0f;
+            }
+        }
+    }
+}
+
+cdf_status cdf_conv2d(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+                      const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
+                      int pad_r, float *y) {
+    int ho = (h + pad_t + pad_b - kh) / stride + 1;
+    int wo = (w + pad_l + pad_r - kw) / stride + 1;
+    int64_t hwo = (int64_t)ho * wo;
+    int kdim = cin * kh * kw;
+    int direct = (kh == 1 && kw == 1 && stride == 1 && pad_t == 0 && pad_l == 0 && pad_b == 0 && pad_r == 0);
+    float *col = NULL;
+    if (!direct) {
+        col = cdf_exec_scratch(ex, 1, (size_t)kdim * (size_t)hwo);
+        if (!col) return ex->err ? ex->err->status : CDF_ERR_NOMEM;
+    }
+    for (int b = 0; b < batch; b++) {
+        const float *xb = x + (size_t)b * cin * h * w;
+        float *yb = y + (size_t)b * cout * hwo;
+        const float *src = xb;
+        if (!direct) {
+            im2col(ex, xb, cin, h, w, kh, kw, stride, pad_t, pad_l, ho, wo, col);
+            src = col;
+        }
+        cdf_sgemm(ex, 0, 0, cout, (int)hwo, kdim, 1.0f, wt, kdim, src, (int)hwo, 0.0f, yb, (int)hwo);
+        if (bias) {
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+            for (int co = 0; co < cout; co++) {
+                float bv = bias[co];
+                float *r = yb + (size_t)co * hwo;
+                for (int64_t i = 0; i < hwo; i++) r[i] += bv;
+            }
+        }
+    }
+    return CDF_OK;
+}
+
+void cdf_conv2d_ref(const float *x, int batch, int cin, int h, int w, const float *wt, const float *bias, int cout,
+                    int kh, int kw, int stride, int pad_t, int pad_l, int pad_b, int pad_r, float *y) {
+    int ho = (h + pad_t + pad_b - kh) / stride + 1;
+    int wo = (w + pad_l + pad_r - kw) / stride + 1;
+    for (int b = 0; b < batch; b++)
+        for (int co = 0; co < cout; co++)
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++) {
+                    double s = 0.0;
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int ky = 0; ky < kh; ky++)
+                            for (int kx = 0; kx < kw; kx++) {
+                                int iy = oy * stride + ky - pad_t, ix = ox * stride + kx - pad_l;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                s += (double)x[(((size_t)b * cin + ci) * h + iy) * w + ix] *
+                                     (double)wt[(((size_t)co * cin + ci) * kh + ky) * kw + kx];
+                            }
+                    if (bias) s += bias[co];
+                    y[(((size_t)b * cout + co) * ho + oy) * wo + ox] = (float)s;
+                }
+}
+
+void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64_t hw, int groups, float eps,
+                    const float *gamma, const float *beta, cdf_act act, float *y) {
+    int cpg = channels / groups;
+    int total = batch * groups;
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+    for (int bg = 0; bg < total; bg++) {
+        int b = bg / groups, g = bg % groups;
+        size_t base = ((size_t)b * channels + (size_t)g * cpg) * (size_t)hw;
+        size_t n = (size_t)cpg * (size_t)hw;
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) s += x[base + i];
+        double mean = s / (double)n;
+        double v = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double d = x[base + i] - mean;
+            v += d * d;
+        }
+        float var = (float)(v / (double)n);
+        float meanf = (float)mean;
+        float rstd = 1.0f / sqrtf(var + eps);
+        for (int c = 0; c < cpg; c++) {
+            int ch = g * cpg + c;
+            float scale = rstd * gamma[ch];
+            float shift = beta[ch] - scale * meanf;
+            const float *xs = x + base + (size_t)c * hw;
+            float *ys = y + base + (size_t)c * hw;
+            for (int64_t i = 0; i < hw; i++) ys[i] = cdf_act_apply(act, xs[i] * scale + shift);
+        }
+    }
+}
+
+void cdf_linear(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+                float *y) {
+    cdf_sgemm(ex, 0, 1, rows, out, in, 1.0f, x, in, wt, in, 0.0f, y, out);
+    if (bias) {
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < out; o++) y[(size_t)r * out + o] += bias[o];
+    }
+}
+
+void cdf_linear_rows(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+                     float *y) {
+    for (int r = 0; r < rows; r++) cdf_linear(ex, x + (size_t)r * in, 1, in, wt, bias, out, y + (size_t)r * out);
+}
+
+void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int channels, int64_t hw) {
+    int total = batch * channels;
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+    for (int bc = 0; bc < total; bc++) {
+        float bv = v[bc];
+        float *r = y + (size_t)bc * hw;
+        for (int64_t i = 0; i < hw; i++) r[i] += bv;
+    }
+}
+
+void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int h, int w, float *y) {
+    int total = batch * c;
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+    for (int bc = 0; bc < total; bc++) {
+        const float *xs = x + (size_t)bc * h * w;
+        float *ys = y + (size_t)bc * 4 * h * w;
+        for (int iy = 0; iy < 2 * h; iy++) {
+            const float *xr = xs + (size_t)(iy / 2) * w;
+            float *yr = ys + (size_t)iy * 2 * w;
+            for (int ix = 0; ix < 2 * w; ix++) yr[ix] = xr[ix / 2];
+        }
+    }
+}
+
+void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n) {
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * n;
+        float mx = row[0];
+        for (int i = 1; i < n; i++) mx = row[i] > mx ? row[i] : mx;
+        float s = 0.0f;
+        for (int i = 0; i < n; i++) {
+            row[i] = expf(row[i] - mx);
+            s += row[i];
+        }
+        float inv = 1.0f / s;
+        for (int i = 0; i < n; i++) row[i] *= inv;
+    }
+}
+
+void cdf_transpose(cdf_exec *ex, const float *x, int batch, int rows, int cols, float *y) {
+    for (int b = 0; b < batch; b++) {
+        const float *xb = x + (size_t)b * rows * cols;
+        float *yb = y + (size_t)b * rows * cols;
+#pragma omp parallel for num_threads(ex->threads) schedule(static)
+        for (int c = 0; c < cols; c++)
+            for (int r = 0; r < rows; r++) yb[(size_t)c * rows + r] = xb[(size_t)r * cols + c];
+    }
+}

@@ -1,0 +1,58 @@
+/* Float32 neural-network operators on NCHW activations.  Every operator
+ * processes the images of a batch one by one with the same code path, so an
+ * image's result never depends on the batch it is in; threads split output
+ * rows/channels only, so every element has one fixed reduction order. */
+#ifndef CDF_TENSOR_OPS_H
+#define CDF_TENSOR_OPS_H
+
+#include "tensor/exec.h"
+
+typedef enum cdf_act { CDF_ACT_NONE = 0, CDF_ACT_SILU, CDF_ACT_MISH, CDF_ACT_GELU, CDF_ACT_RELU } cdf_act;
+
+/* Parses diffusers' get_activation names (swish, silu, mish, gelu, relu;
+ * case-insensitive); -1 when unknown. */
+int cdf_act_from_name(const char *name);
+
+/* y = conv2d(x) per image.  x: [batch, cin, h, w]; w: [cout, cin, kh, kw];
+ * bias: [cout] or NULL; y: [batch, cout, ho, wo] with
+ * ho = (h + pad_t + pad_b - kh) / stride + 1 (likewise wo).  Uses scratch
+ * slot 1 for im2col.  CDF_OK or CDF_ERR_NOMEM (in ex->err). */
+cdf_status cdf_conv2d(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+                      const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
+                      int pad_r, float *y);
+/* Plain direct convolution with the same contract (reference for tests). */
+void cdf_conv2d_ref(const float *x, int batch, int cin, int h, int w, const float *wt, const float *bias, int cout,
+                    int kh, int kw, int stride, int pad_t, int pad_l, int pad_b, int pad_r, float *y);
+
+/* GroupNorm per image: x, y: [batch, channels, hw] (may alias); gamma, beta:
+ * [channels]; statistics in float64, then act applied. */
+void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64_t hw, int groups, float eps,
+                    const float *gamma, const float *beta, cdf_act act, float *y);
+
+/* y[r, :] = x[r, :] @ w^T + bias, one row at a time (batch invariance).
+ * x: [rows, in]; w: [out, in]; bias: [out] or NULL; y: [rows, out]. */
+void cdf_linear_rows(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+                     float *y);
+/* Y = X @ w^T + bias as one GEMM for the rows of ONE image.  x: [rows, in];
+ * y: [rows, out]. */
+void cdf_linear(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+                float *y);
+
+/* In-place activation over n floats. */
+void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act);
+/* Scalar activation (the same formula cdf_activate uses). */
+float cdf_act_apply(cdf_act act, float v);
+
+/* y[b, c, :] += v[b, c] (per-channel broadcast).  y: [batch, channels, hw]; v: [batch, channels]. */
+void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int channels, int64_t hw);
+
+/* Nearest-neighbour 2x upsampling.  x: [batch, c, h, w]; y: [batch, c, 2h, 2w]. */
+void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int h, int w, float *y);
+
+/* Row softmax in place: x: [rows, n]; max, exp(x - max), sum, multiply by 1/sum. */
+void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n);
+
+/* Transposes per image: x: [batch, rows, cols] -> y: [batch, cols, rows]. */
+void cdf_transpose(cdf_exec *ex, const float *x, int batch, int rows, int cols, float *y);
+
+#endif

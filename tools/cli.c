@@ -1,0 +1,159 @@
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+void cli_args_init(cli_args *a, int argc, char **argv, const char *cmd) {
+    a->argc = argc;
+    a->argv = argv;
+    a->i = 1;
+    a->name = NULL;
+    a->value = NULL;
+    a->cmd = cmd;
+}
+
+int cli_next(cli_args *a) {
+    static char namebuf[64];
+    if (a->i >= a->argc) return 0;
+    const char *s = a->argv[a->i++];
+    if (strncmp(s, "--", 2) == 0 && s[2]) {
+        const char *eq = strchr(s, '=');
+        size_t n = eq ? (size_t)(eq - s - 2) : strlen(s + 2);
+        if (n >= sizeof namebuf) cli_usage_error(a->cmd, "option '%s' is too long", s);
+        memcpy(namebuf, s + 2, n);
+        namebuf[n] = 0;
+        a->name = namebuf;
+        a->value = eq ? eq + 1 : NULL;
+    } else if (s[0] == '-' && s[1] == 'h' && s[2] == 0) {
+        a->name = "help";
+        a->value = NULL;
+    } else {
+        a->name = NULL;
+        a->value = s;
+    }
+    return 1;
+}
+
+const char *cli_value(cli_args *a) {
+    if (a->value) return a->value;
+    if (a->i >= a->argc) cli_usage_error(a->cmd, "option --%s needs a value", a->name);
+    return a->argv[a->i++];
+}
+
+void cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cdiffusers %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'cdiffusers %s --help')\n", cmd);
+    exit(CLI_EXIT_USAGE);
+}
+
+void cli_fail(const char *cmd, const cdf_error *err) {
+    fprintf(stderr, "cdiffusers %s: error: %s\n", cmd, err->msg[0] ? err->msg : cdf_status_message(err->status));
+    exit(err->status == CDF_ERR_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAIL);
+}
+
+long long cli_parse_int(const char *cmd, const char *what, const char *s, long long lo, long long hi) {
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        cli_usage_error(cmd, "%s must be an integer in [%lld, %lld] (got '%s')", what, lo, hi, s);
+    return v;
+}
+
+double cli_parse_double(const char *cmd, const char *what, const char *s) {
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!*s || *end || v != v) cli_usage_error(cmd, "%s must be a number (got '%s')", what, s);
+    return v;
+}
+
+int cli_parse_shape(const char *cmd, const char *s, int64_t *shape, int maxdims) {
+    int n = 0;
+    const char *p = s;
+    if (!*p) cli_usage_error(cmd, "--shape is empty");
+    while (*p) {
+        char *end = NULL;
+        if (*p < '0' || *p > '9') cli_usage_error(cmd, "bad --shape '%s': use comma-separated sizes like 2,3,32,32", s);
+        long long v = strtoll(p, &end, 10);
+        if (v < 1 || v > (1LL << 31)) cli_usage_error(cmd, "bad --shape '%s': each size must be 1..2^31", s);
+        if (n == maxdims) cli_usage_error(cmd, "bad --shape '%s': at most %d dimensions", s, maxdims);
+        shape[n++] = v;
+        p = end;
+        if (*p == ',') {
+            p++;
+            if (!*p) cli_usage_error(cmd, "bad --shape '%s': trailing comma", s);
+        } else if (*p) {
+            cli_usage_error(cmd, "bad --shape '%s': use comma-separated sizes like 2,3,32,32", s);
+        }
+    }
+    return n;
+}
+
+cdf_generator *cli_make_generator(const char *cmd, const char *seed_text) {
+    cdf_error err = {0};
+    cdf_generator *g = NULL;
+    cdf_status s;
+    if (seed_text[0] == '[') {
+        /* list entropy "[1,2,3]" */
+        char buf[4096];
+        snprintf(buf, sizeof buf, "%s", seed_text + 1);
+        char *close = strrchr(buf, ']');
+        if (!close || close[1]) cli_usage_error(cmd, "bad seed list '%s': use [a,b,c]", seed_text);
+        *close = 0;
+        const char *items[256];
+        size_t n = 0;
+        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {
+            if (n == 256) cli_usage_error(cmd, "seed list '%s' is too long", seed_text);
+            items[n++] = tok;
+        }
+        if (!n) cli_usage_error(cmd, "seed list '%s' is empty", seed_text);
+        s = cdf_generator_new_list(CDF_RNG_NUMPY, items, n, &g, &err);
+    } else {
+        s = cdf_generator_new(CDF_RNG_NUMPY, seed_text, &g, &err);
+    }
+    if (s) {
+        fprintf(stderr, "cdiffusers %s: error: %s\n", cmd, err.msg);
+        exit(CLI_EXIT_USAGE);
+    }
+    return g;
+}
+
+void cli_print_notice(cdf_notice_level level, const char *msg, void *user) {
+    (void)user;
+    fprintf(stderr, "%s: %s\n", level == CDF_NOTICE_WARN ? "warning" : "notice", msg);
+}
+
+void cli_progress(const char *label, int done, int total) {
+    if (!isatty(STDERR_FILENO) || total <= 0) return;
+    int width = 30, fill = (int)((long long)done * width / total);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r%s [%s] %d/%d", label, bar, done, total);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int cli_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
+}
+
+int cli_has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), e = strlen(ext);
+    return n >= e && strcasecmp(path + n - e, ext) == 0;
+}
+
+void cli_format_f32(char *buf, size_t n, float v) {
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)v);
+        if ((float)strtod(buf, NULL) == v) return;
+    }
+}

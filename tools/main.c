@@ -1,0 +1,46 @@
+/* cdiffusers command line: subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "cdiffusers %s - reproducible diffusion-model inference (diffusers-format models)\n"
+            "\n"
+            "usage: cdiffusers COMMAND [ARGS...]\n"
+            "\n"
+            "commands:\n"
+            "  generate MODEL_DIR      run a DDPM/DDIM pipeline on a diffusers model folder\n"
+            "  randn                   write the noise randn_tensor gives for seeds and a shape (.npy)\n"
+            "  grid A.png B.png ...    tile images into one grid image\n"
+            "  make-synthetic CFG OUT  fill a config folder with seeded synthetic weights\n"
+            "  version                 print the version\n"
+            "\n"
+            "Run 'cdiffusers COMMAND --help' for a command's options.\n"
+            "Seeds are numpy's: --seed S gives np.random.Generator(np.random.PCG64(S)).\n",
+            CDF_VERSION_STRING);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(c, "--version") || !strcmp(c, "version")) {
+        printf("cdiffusers %s\n", CDF_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(c, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(c, "randn")) return cmd_randn(argc - 1, argv + 1);
+    if (!strcmp(c, "grid")) return cmd_grid(argc - 1, argv + 1);
+    if (!strcmp(c, "make-synthetic")) return cmd_make_synthetic(argc - 1, argv + 1);
+    fprintf(stderr, "cdiffusers: error: unknown command '%s'\n\n", c);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
