@@ -1,0 +1,15 @@
+/* One small table per bit generator kind (PCG64 now; MT19937, Philox later):
+ * distributions draw only through these pointers. */
+#ifndef CDF_RNG_BITGEN_H
+#define CDF_RNG_BITGEN_H
+
+#include <stdint.h>
+
+typedef struct cdf_bitgen {
+    void *state;                        /* the generator's own state (not owned) */
+    uint64_t (*next_u64)(void *state);  /* next raw 64-bit word */
+    uint32_t (*next_u32)(void *state);  /* next 32 bits (numpy: low half, then buffered high half) */
+    double (*next_double)(void *state); /* (next_u64 >> 11) * 2^-53, in [0, 1) */
+} cdf_bitgen;
+
+#endif
