@@ -40,9 +40,15 @@ cdf_status cdf_error_prefix(cdf_error *e, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
-    char old[sizeof e->msg];
-    memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+    size_t lp = strlen(pre), cap = sizeof e->msg;
+    if (lp + 3 > cap) lp = cap - 3;
+    size_t lo = strlen(e->msg);
+    if (lp + 2 + lo + 1 > cap) lo = cap - lp - 3; /* keep the tail of the old message short of the end */
+    memmove(e->msg + lp + 2, e->msg, lo);
+    memcpy(e->msg, pre, lp);
+    e->msg[lp] = ':';
+    e->msg[lp + 1] = ' ';
+    e->msg[lp + 2 + lo] = '\0';
     return e->status;
 }
 

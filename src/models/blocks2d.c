@@ -102,7 +102,7 @@ static void avgpool2(cdf_exec *ex, const float *x, int planes, int h, int w, flo
     }
 }
 
-/* Resamples per the resnet's up/down flag; *out is new, *h/*w updated. */
+/* Resamples per the resnet's up/down flag; the new buffer goes to out, h and w are updated. */
 static cdf_status resnet_resample(cdf_exec *ex, const cdf_resnet2d *m, const float *x, int batch, int c, int *h,
                                   int *w, float **out) {
     int ho = m->down ? *h / 2 : *h * 2, wo = m->down ? *w / 2 : *w * 2;

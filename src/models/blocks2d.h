@@ -45,7 +45,7 @@ cdf_status cdf_attn2d_load(cdf_loader *ld, const char *prefix, int channels, int
                            float rescale_output_factor, cdf_attn2d *m);
 
 /* x: [batch, cin, h, w]; temb: [batch, temb]; *y: newly allocated
- * [batch, cout, ho, wo] (cdf_aligned_alloc; caller frees), *ho/*wo set. */
+ * [batch, cout, ho, wo] (cdf_aligned_alloc; caller frees), ho and wo set. */
 cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float *x, int batch, int h, int w,
                                 const float *temb, float **y, int *ho, int *wo);
 /* In place: x: [batch, channels, h*w]. */

@@ -130,7 +130,7 @@ cdf_status cdf_conv2d_forward_pad(cdf_exec *ex, const cdf_conv2d *m, const float
     if (!wt) return nomem(ex);
     const float *b = NULL;
     if (m->bias.t && !(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
-    return cdf_conv2d(ex, x, batch, m->cin, h, w, wt, b, m->cout, m->k, m->k, m->stride, pad_t, pad_l, pad_b, pad_r,
+    return cdf_conv2d_f32(ex, x, batch, m->cin, h, w, wt, b, m->cout, m->k, m->k, m->stride, pad_t, pad_l, pad_b, pad_r,
                       y);
 }
 
@@ -144,9 +144,9 @@ cdf_status cdf_linear_forward(cdf_exec *ex, const cdf_linear *m, const float *x,
     const float *b = NULL;
     if (m->bias.t && !(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
     if (per_row)
-        cdf_linear_rows(ex, x, rows, m->in, wt, b, m->out, y);
+        cdf_linear_rows_f32(ex, x, rows, m->in, wt, b, m->out, y);
     else
-        cdf_linear(ex, x, rows, m->in, wt, b, m->out, y);
+        cdf_linear_f32(ex, x, rows, m->in, wt, b, m->out, y);
     return CDF_OK;
 }
 

@@ -51,7 +51,7 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d *m) {
     int out_ch = c0;
     for (int i = 0; i < nb; i++) {
         cdf_unet2d_down *d = &m->down[i];
-        char p[256], q[256];
+        char p[64], q[192];
         snprintf(p, sizeof p, "down_blocks.%d", i);
         d->cin = out_ch;
         d->cout = out_ch = c->block_out_channels[i];
@@ -95,7 +95,7 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d *m) {
     int prev = cm;
     for (int i = 0; i < nb; i++) {
         cdf_unet2d_up *u = &m->up[i];
-        char p[256], q[256];
+        char p[64], q[192];
         snprintf(p, sizeof p, "up_blocks.%d", i);
         int oc = c->block_out_channels[nb - 1 - i];
         int ic = c->block_out_channels[(i + 1 < nb ? nb - 2 - i : 0)];
@@ -159,7 +159,7 @@ cdf_status cdf_unet2d_load(const char *dir, const char *variant, cdf_unet2d **ou
     cJSON_Delete(root);
     if (!s) s = cdf_weights_open_dir(dir, variant, &m->weights, err);
     if (!s) {
-        cdf_loader ld = {m->weights, err, dir, 1};
+        cdf_loader ld = {m->weights, err, dir, 1, NULL, NULL};
         s = load_model(&ld, m);
     }
     if (s) {

@@ -62,7 +62,7 @@ static void im2col(cdf_exec *ex, const float *x, int cin, int h, int w, int kh, 
     }
 }
 
-cdf_status cdf_conv2d(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
                       const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
                       int pad_r, float *y) {
     int ho = (h + pad_t + pad_b - kh) / stride + 1;
@@ -149,7 +149,7 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
     }
 }
 
-void cdf_linear(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+void cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
                 float *y) {
     cdf_sgemm(ex, 0, 1, rows, out, in, 1.0f, x, in, wt, in, 0.0f, y, out);
     if (bias) {
@@ -159,9 +159,9 @@ void cdf_linear(cdf_exec *ex, const float *x, int rows, int in, const float *wt,
     }
 }
 
-void cdf_linear_rows(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+void cdf_linear_rows_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
                      float *y) {
-    for (int r = 0; r < rows; r++) cdf_linear(ex, x + (size_t)r * in, 1, in, wt, bias, out, y + (size_t)r * out);
+    for (int r = 0; r < rows; r++) cdf_linear_f32(ex, x + (size_t)r * in, 1, in, wt, bias, out, y + (size_t)r * out);
 }
 
 void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int channels, int64_t hw) {

@@ -17,7 +17,7 @@ int cdf_act_from_name(const char *name);
  * bias: [cout] or NULL; y: [batch, cout, ho, wo] with
  * ho = (h + pad_t + pad_b - kh) / stride + 1 (likewise wo).  Uses scratch
  * slot 1 for im2col.  CDF_OK or CDF_ERR_NOMEM (in ex->err). */
-cdf_status cdf_conv2d(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
                       const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
                       int pad_r, float *y);
 /* Plain direct convolution with the same contract (reference for tests). */
@@ -31,11 +31,11 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
 
 /* y[r, :] = x[r, :] @ w^T + bias, one row at a time (batch invariance).
  * x: [rows, in]; w: [out, in]; bias: [out] or NULL; y: [rows, out]. */
-void cdf_linear_rows(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+void cdf_linear_rows_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
                      float *y);
 /* Y = X @ w^T + bias as one GEMM for the rows of ONE image.  x: [rows, in];
  * y: [rows, out]. */
-void cdf_linear(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+void cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
                 float *y);
 
 /* In-place activation over n floats. */

@@ -19,7 +19,7 @@ const char *tu_data(const char *fmt, ...) {
 void *tu_load_bin(const char *path, size_t count, size_t elsize) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    void *buf = malloc(count * elsize ? count * elsize : 1);
+    void *buf = malloc(count * elsize > 0 ? count * elsize : 1);
     size_t got = buf ? fread(buf, elsize, count, f) : 0;
     int extra = fgetc(f);
     fclose(f);

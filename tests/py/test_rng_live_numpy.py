@@ -5,10 +5,6 @@ Run by CTest as:  test_rng_live_numpy.py <path-to-cdiffusers-cli> <tests/data di
 libcdiffusers.so is loaded with ctypes from the CLI's directory (the build
 root).  Exit 77 (skip) when numpy or the shared library is missing; non-zero
 on any mismatch.  Set CDF_RNG_FUZZ_SEED to draw a different set of cases.
-
-Kept in tests/py/pending/ until the cdiffusers_cli target exists: the CTest
-rule for tests/py/test_*.py uses $<TARGET_FILE:cdiffusers_cli>, which fails
-CMake's generate step while there is no tools/*.c.  Then: git mv it to tests/py/.
 """
 import ctypes
 import os

@@ -1,0 +1,112 @@
+#!/usr/bin/python3
+"""The CLI contract on golden cases: `generate` writes the .npy that
+output_type="np" gives (within the case tolerance) and prints the guide's
+abs_sum; identical bytes with --threads 1 and 2 and across runs; `randn`
+writes the initial noise bit for bit; PNGs carry their parameters.
+Usage: test_cli_golden.py CLI TESTDATA.  Exit 77 when numpy is missing."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zlib
+
+try:
+    import numpy as np
+except ImportError:
+    print("SKIP: numpy is not installed")
+    sys.exit(77)
+
+CLI, DATA = sys.argv[1], sys.argv[2]
+failures = []
+passes = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    (passes if cond else failures).append(what)
+
+
+def run(args):
+    p = subprocess.run([CLI] + args, capture_output=True, text=True)
+    if p.returncode != 0:
+        print(p.stderr)
+    return p
+
+
+def png_text(path):
+    b = open(path, "rb").read()
+    i, out = 8, {}
+    while i < len(b):
+        n = int.from_bytes(b[i:i + 4], "big")
+        typ = b[i + 4:i + 8]
+        body = b[i + 8:i + 8 + n]
+        if typ == b"tEXt":
+            k, v = body.split(b"\0", 1)
+            out[k.decode()] = v.decode("latin-1")
+        elif typ == b"iTXt":
+            k, rest = body.split(b"\0", 1)
+            comp, rest = rest[0], rest[2:]
+            _, rest = rest.split(b"\0", 1)
+            _, v = rest.split(b"\0", 1)
+            out[k.decode()] = (zlib.decompress(v) if comp else v).decode()
+        i += 12 + n
+    return out
+
+
+cases = sorted(os.listdir(os.path.join(DATA, "ddpm", "cases")))
+with tempfile.TemporaryDirectory() as tmp:
+    for name in cases:
+        cdir = os.path.join(DATA, "ddpm", "cases", name)
+        case = json.load(open(os.path.join(cdir, "case.json")))
+        model = case["model"].split("/")[-1]
+        if "weight_seed" in case.get("weights", ""):
+            continue  # synthetic full-size model: covered by the C golden test
+        mdir = os.path.join(DATA, "ddpm", "models", model)
+        call = case["call"]
+        args = ["generate", mdir, "--quiet", "--pipeline", "ddim" if case["pipeline"] == "DDIMPipeline" else "ddpm"]
+        if "num_inference_steps" in call:
+            args += ["--steps", str(call["num_inference_steps"])]
+        if "eta" in call:
+            args += ["--eta", repr(call["eta"])]
+        args += ["--batch-size", str(call.get("batch_size", 1))]
+        for s in case["generator"]["seeds"]:
+            args += ["--seed", s]
+        out = os.path.join(tmp, name + ".npy")
+        p = run(args + ["--out", out, "--threads", "2"])
+        check(p.returncode == 0, name + ": generate exits 0")
+        if p.returncode:
+            continue
+        img = np.load(out)
+        ref = np.fromfile(os.path.join(cdir, "image.bin"), dtype=np.float32).reshape(case["files"]["image"]["shape"])
+        check(img.dtype == np.float32 and img.shape == ref.shape, name + ": .npy is float32 %s" % (ref.shape,))
+        err = float(np.abs(img.astype(np.float64) - ref).max())
+        check(err <= case["tolerance"]["image_atol"], name + ": image max err %.2e <= %.0e" % (err, case["tolerance"]["image_atol"]))
+        line = [l for l in p.stdout.splitlines() if l.startswith("abs_sum: ")]
+        check(len(line) == 1 and float(line[0].split()[1]) == float(np.abs(img).sum()),
+              name + ": printed abs_sum equals np.abs(image).sum() of the .npy")
+        exp = case["abs_sum_f64"]
+        check(abs(float(line[0].split()[1]) - exp) / exp <= max(case["tolerance"]["abs_sum_rtol"], 2e-7),
+              name + ": abs_sum %s vs reference %s" % (line[0].split()[1], case["abs_sum_np_float32_repr"]))
+        if name in ("ddim_batch4_gen_list", "ddpm_10step"):
+            out1 = os.path.join(tmp, name + "_t1.npy")
+            run(args + ["--out", out1, "--threads", "1"])
+            check(open(out, "rb").read() == open(out1, "rb").read(), name + ": --threads 1 and 2 give identical bytes")
+            png1, png2 = os.path.join(tmp, "a.png"), os.path.join(tmp, "b.png")
+            run(args + ["--out", png1]), run(args + ["--out", png2])
+            check(open(png1, "rb").read() == open(png2, "rb").read(), name + ": two runs give identical PNG bytes")
+            meta = json.loads(png_text(png1).get("parameters", "{}"))
+            check(meta.get("seeds") == case["generator"]["seeds"] and meta.get("pipeline") == case["pipeline"],
+                  name + ": PNG parameters record seeds and pipeline")
+        # randn reproduces the initial noise
+        noise = np.fromfile(os.path.join(cdir, "noise.bin"), dtype=np.float32)
+        shape = case["files"]["noise"]["shape"]
+        rargs = ["randn", "--shape", ",".join(map(str, shape)), "--out", os.path.join(tmp, "n.npy")]
+        for s in case["generator"]["seeds"]:
+            rargs += ["--seed", s]
+        run(rargs)
+        got = np.load(os.path.join(tmp, "n.npy"))
+        check(got.tobytes() == noise.tobytes(), name + ": randn gives the initial noise bit for bit")
+
+print("%d passed, %d failed" % (len(passes), len(failures)))
+sys.exit(1 if failures else 0)
