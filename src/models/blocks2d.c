@@ -87,7 +87,7 @@ cdf_status cdf_attn2d_load(cdf_loader *ld, const char *prefix, int channels, int
 /* AvgPool2d(2, 2): x [n, h, w] planes -> y [n, h/2, w/2]. */
 static void avgpool2(cdf_exec *ex, const float *x, int planes, int h, int w, float *y) {
     int ho = h / 2, wo = w / 2;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)planes * h * w)) schedule(static)
     for (int pl = 0; pl < planes; pl++) {
         const float *xs = x + (size_t)pl * h * w;
         float *ys = y + (size_t)pl * ho * wo;
@@ -158,7 +158,7 @@ cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float
     } else {
         if ((s = cdf_groupnorm_forward(ex, &m->norm2, h2, batch, hw, CDF_ACT_NONE, h2))) goto fail;
         int total = batch * m->cout;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * hw)) schedule(static)
         for (int bc = 0; bc < total; bc++) {
             int b = bc / m->cout, c = bc % m->cout;
             float scale1 = 1.0f + t[(size_t)b * tdim + c];
@@ -177,7 +177,7 @@ cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float
     }
     float osf = m->output_scale_factor;
     int64_t nn = (int64_t)n_out;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)nn)) schedule(static)
     for (int64_t i = 0; i < nn; i++) {
         float v = skip[i] + h3[i];
         h3[i] = osf == 1.0f ? v : v / osf;
@@ -232,7 +232,7 @@ cdf_status cdf_attn2d_forward(cdf_exec *ex, const cdf_attn2d *m, float *x, int b
         cdf_transpose(ex, proj, 1, n, c, hn); /* hn: [c, hw] */
         float r = m->rescale_output_factor;
         int64_t tot = (int64_t)c * hw;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)tot)) schedule(static)
         for (int64_t i = 0; i < tot; i++) {
             float vv = hn[i] + xb[i];
             xb[i] = r == 1.0f ? vv : vv / r;

@@ -73,7 +73,7 @@ const float *cdf_param_f32(cdf_exec *ex, const cdf_param *p, int slot) {
     float *dst = cdf_exec_scratch(ex, slot, n);
     if (!dst) return NULL;
     int64_t chunk = 1 << 16, nchunks = ((int64_t)n + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)n)) schedule(static)
     for (int64_t c = 0; c < nchunks; c++) {
         size_t off = (size_t)(c * chunk), len = (size_t)chunk;
         if (off + len > n) len = n - off;

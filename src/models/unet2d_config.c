@@ -91,6 +91,7 @@ static cdf_status get_choice(const cJSON *root, const char *path, const char *ke
 static cdf_status get_int32(const cJSON *root, const char *path, const char *key, int *out, int64_t lo, int64_t hi,
                             cdf_error *err) {
     int64_t v = *out;
+    if (!cdf_json_has(root, key)) return CDF_OK; /* keep the default */
     TRY(cdf_json_get_int(root, path, key, &v, err));
     if (v < lo || v > hi)
         return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s' = %lld is out of range [%lld, %lld]", path, key,

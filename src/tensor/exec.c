@@ -41,4 +41,7 @@ float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n) {
     return p;
 }
 
-void cdf_exec_apply_threads(const cdf_exec *ex) { openblas_set_num_threads(ex->threads); }
+void cdf_exec_apply_threads(const cdf_exec *ex) { (void)ex;
+    openblas_set_num_threads(1); /* BLAS runs single-threaded inside our fixed tiles (see gemm.c) */ }
+
+int cdf_exec_threads_for(const cdf_exec *ex, double work) { return work < 65536.0 ? 1 : ex->threads; }

@@ -23,7 +23,12 @@ void cdf_exec_release(cdf_exec *ex);
 /* Scratch slot `slot` with room for n floats (contents undefined); NULL and
  * CDF_ERR_NOMEM recorded in ex->err when it cannot grow. */
 float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n);
-/* Makes BLAS use ex->threads threads (process-wide BLAS setting). */
+/* Threads worth using for a loop of about `work` simple operations: 1 for
+ * small loops (waking a team costs more than it saves), else ex->threads.
+ * Results never depend on it: loops split independent outputs only. */
+int cdf_exec_threads_for(const cdf_exec *ex, double work);
+/* Puts BLAS in single-threaded mode (process-wide BLAS setting): cdf_sgemm
+ * threads over fixed output tiles itself. */
 void cdf_exec_apply_threads(const cdf_exec *ex);
 
 #endif

@@ -33,7 +33,7 @@ float cdf_act_apply(cdf_act act, float v) {
 void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
     if (act == CDF_ACT_NONE) return;
     int64_t nn = (int64_t)n;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)nn * 8)) schedule(static)
     for (int64_t i = 0; i < nn; i++) x[i] = cdf_act_apply(act, x[i]);
 }
 
@@ -41,7 +41,7 @@ void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
 static void im2col(cdf_exec *ex, const float *x, int cin, int h, int w, int kh, int kw, int stride, int pad_t,
                    int pad_l, int ho, int wo, float *col) {
     int rows = cin * kh * kw;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * ho * wo)) schedule(static)
     for (int r = 0; r < rows; r++) {
         int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
         const float *xc = x + (size_t)c * h * w;
@@ -85,7 +85,7 @@ cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int 
         }
         cdf_sgemm(ex, 0, 0, cout, (int)hwo, kdim, 1.0f, wt, kdim, src, (int)hwo, 0.0f, yb, (int)hwo);
         if (bias) {
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)cout * hwo)) schedule(static)
             for (int co = 0; co < cout; co++) {
                 float bv = bias[co];
                 float *r = yb + (size_t)co * hwo;
@@ -122,7 +122,7 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
                     const float *gamma, const float *beta, cdf_act act, float *y) {
     int cpg = channels / groups;
     int total = batch * groups;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * cpg * hw * 4)) schedule(static)
     for (int bg = 0; bg < total; bg++) {
         int b = bg / groups, g = bg % groups;
         size_t base = ((size_t)b * channels + (size_t)g * cpg) * (size_t)hw;
@@ -153,7 +153,7 @@ void cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float 
                 float *y) {
     cdf_sgemm(ex, 0, 1, rows, out, in, 1.0f, x, in, wt, in, 0.0f, y, out);
     if (bias) {
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * out)) schedule(static)
         for (int r = 0; r < rows; r++)
             for (int o = 0; o < out; o++) y[(size_t)r * out + o] += bias[o];
     }
@@ -166,7 +166,7 @@ void cdf_linear_rows_f32(cdf_exec *ex, const float *x, int rows, int in, const f
 
 void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int channels, int64_t hw) {
     int total = batch * channels;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * hw)) schedule(static)
     for (int bc = 0; bc < total; bc++) {
         float bv = v[bc];
         float *r = y + (size_t)bc * hw;
@@ -176,7 +176,7 @@ void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int
 
 void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int h, int w, float *y) {
     int total = batch * c;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * 4 * h * w)) schedule(static)
     for (int bc = 0; bc < total; bc++) {
         const float *xs = x + (size_t)bc * h * w;
         float *ys = y + (size_t)bc * 4 * h * w;
@@ -189,7 +189,7 @@ void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int 
 }
 
 void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n) {
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * n * 8)) schedule(static)
     for (int r = 0; r < rows; r++) {
         float *row = x + (size_t)r * n;
         float mx = row[0];
@@ -208,7 +208,7 @@ void cdf_transpose(cdf_exec *ex, const float *x, int batch, int rows, int cols, 
     for (int b = 0; b < batch; b++) {
         const float *xb = x + (size_t)b * rows * cols;
         float *yb = y + (size_t)b * rows * cols;
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * cols)) schedule(static)
         for (int c = 0; c < cols; c++)
             for (int r = 0; r < rows; r++) yb[(size_t)c * rows + r] = xb[(size_t)r * cols + c];
     }
