@@ -94,15 +94,8 @@ cdf_status cdf_ddpm_step(cdf_scheduler *s, int i, const float *model_out, int mo
     const int pred = cdf_sched_pred_kind(cfg);
     const int64_t n = (int64_t)channels * spatial; /* elements per batch element */
     float *x0buf = NULL, *scratch = NULL;           /* [n] each, thresholding only */
-    if (cfg->thresholding && n > 0) {
-        x0buf = cdf_mallocn((size_t)n, sizeof *x0buf);
-        scratch = cdf_mallocn((size_t)n, sizeof *scratch);
-        if (!x0buf || !scratch) {
-            cdf_free(x0buf);
-            cdf_free(scratch);
-            return cdf_error_set(err, CDF_ERR_NOMEM, "DDPMScheduler.step: out of memory for thresholding");
-        }
-    }
+    cdf_status ts = cdf_sched_threshold_buffers(cfg, n, "DDPMScheduler", &x0buf, &scratch, err);
+    if (ts) return ts;
     const float lo = -(float)cfg->clip_sample_range, hi = (float)cfg->clip_sample_range;
     for (int b = 0; b < batch; b++) {
         float *x = sample + (int64_t)b * n;

@@ -28,6 +28,10 @@ cdf_status cdf_sched_make_timesteps(const cdf_sched_config *cfg, int n, int64_t 
 
 /* diffusers' _threshold_sample for one batch element: x[n] in place; scratch[n]. */
 void cdf_sched_threshold(float *x, int64_t n, double ratio, double max_value, float *scratch);
+/* Work buffers of n floats each for dynamic thresholding (both NULL when
+ * cfg->thresholding is off); `who` names the scheduler in the error. */
+cdf_status cdf_sched_threshold_buffers(const cdf_sched_config *cfg, int64_t n, const char *who, float **x0buf,
+                                       float **scratch, cdf_error *err);
 
 /* alphas_cumprod[t] with python (torch) negative-index wrap; t already validated. */
 static inline float cdf_sched_ac(const cdf_scheduler *s, int64_t t) {

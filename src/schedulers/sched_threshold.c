@@ -86,3 +86,16 @@ void cdf_sched_threshold(float *x, int64_t n, double ratio, double max_value, fl
         x[i] = c / s;
     }
 }
+
+cdf_status cdf_sched_threshold_buffers(const cdf_sched_config *cfg, int64_t n, const char *who, float **x0buf,
+                                       float **scratch, cdf_error *err) {
+    *x0buf = *scratch = NULL;
+    if (!cfg->thresholding || n <= 0) return CDF_OK;
+    *x0buf = cdf_mallocn((size_t)n, sizeof **x0buf);
+    *scratch = cdf_mallocn((size_t)n, sizeof **scratch);
+    if (*x0buf && *scratch) return CDF_OK;
+    cdf_free(*x0buf);
+    cdf_free(*scratch);
+    *x0buf = *scratch = NULL;
+    return cdf_error_set(err, CDF_ERR_NOMEM, "%s.step: out of memory for thresholding", who);
+}
