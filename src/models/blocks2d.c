@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tensor/gemm.h"
+#include "tensor/attention.h"
 
 float *cdf_buf(cdf_exec *ex, size_t n) {
     if (n > SIZE_MAX / sizeof(float)) {
@@ -200,17 +200,17 @@ fail:
 
 cdf_status cdf_attn2d_forward(cdf_exec *ex, const cdf_attn2d *m, float *x, int batch, int64_t hw) {
     cdf_status s = CDF_OK;
-    int c = m->channels, inner = m->heads * m->dim_head, dh = m->dim_head, n = (int)hw;
-    float *hn = NULL, *ht = NULL, *q = NULL, *k = NULL, *v = NULL, *o = NULL, *sc = NULL, *proj = NULL;
+    int c = m->channels, inner = m->heads * m->dim_head, n = (int)hw;
+    float *hn = NULL, *ht = NULL, *q = NULL, *k = NULL, *v = NULL, *o = NULL, *proj = NULL;
     if (!(hn = cdf_buf(ex, (size_t)c * hw)) || !(ht = cdf_buf(ex, (size_t)c * hw)) ||
         !(q = cdf_buf(ex, (size_t)inner * hw)) || !(k = cdf_buf(ex, (size_t)inner * hw)) ||
         !(v = cdf_buf(ex, (size_t)inner * hw)) || !(o = cdf_buf(ex, (size_t)inner * hw)) ||
-        !(sc = cdf_buf(ex, (size_t)hw * hw)) || !(proj = cdf_buf(ex, (size_t)c * hw))) {
+        !(proj = cdf_buf(ex, (size_t)c * hw))) {
         s = ex->err->status;
         goto done;
     }
     /* torch multiplies the q.k^T product by the float32 scale dim_head**-0.5 */
-    float scale = (float)pow((double)dh, -0.5);
+    float scale = (float)pow((double)m->dim_head, -0.5);
     for (int b = 0; b < batch; b++) {
         float *xb = x + (size_t)b * c * hw; /* [c, hw] */
         if (m->has_norm) {
@@ -222,12 +222,8 @@ cdf_status cdf_attn2d_forward(cdf_exec *ex, const cdf_attn2d *m, float *x, int b
         if ((s = cdf_linear_forward(ex, &m->to_q, ht, n, 0, q))) goto done; /* [hw, inner] */
         if ((s = cdf_linear_forward(ex, &m->to_k, ht, n, 0, k))) goto done;
         if ((s = cdf_linear_forward(ex, &m->to_v, ht, n, 0, v))) goto done;
-        for (int h = 0; h < m->heads; h++) {
-            /* sc: [hw, hw] = scale * q_h k_h^T; one head's score tile at a time */
-            cdf_sgemm(ex, 0, 1, n, n, dh, scale, q + (size_t)h * dh, inner, k + (size_t)h * dh, inner, 0.0f, sc, n);
-            cdf_softmax_rows(ex, sc, n, n);
-            cdf_sgemm(ex, 0, 0, n, dh, n, 1.0f, sc, n, v + (size_t)h * dh, inner, 0.0f, o + (size_t)h * dh, inner);
-        }
+        if ((s = cdf_attention(ex, q, inner, k, inner, v, inner, o, inner, n, n, m->heads, m->dim_head, scale, 0)))
+            goto done;
         if ((s = cdf_linear_forward(ex, &m->to_out, o, n, 0, proj))) goto done; /* [hw, c] */
         cdf_transpose(ex, proj, 1, n, c, hn); /* hn: [c, hw] */
         float r = m->rescale_output_factor;
@@ -245,7 +241,6 @@ done:
     cdf_aligned_free(k);
     cdf_aligned_free(v);
     cdf_aligned_free(o);
-    cdf_aligned_free(sc);
     cdf_aligned_free(proj);
     return s;
 }

@@ -37,18 +37,18 @@ void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
     for (int64_t i = 0; i < nn; i++) x[i] = cdf_act_apply(act, x[i]);
 }
 
-/* col: [cin*kh*kw, ho*wo] for one image. */
+/* col: [cin*kh*kw, (oy1-oy0)*wo] for output rows oy0..oy1 of one image. */
 static void im2col(cdf_exec *ex, const float *x, int cin, int h, int w, int kh, int kw, int stride, int pad_t,
-                   int pad_l, int ho, int wo, float *col) {
-    int rows = cin * kh * kw;
-#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * ho * wo)) schedule(static)
+                   int pad_l, int oy0, int oy1, int wo, float *col) {
+    int rows = cin * kh * kw, nrow = oy1 - oy0;
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * nrow * wo)) schedule(static)
     for (int r = 0; r < rows; r++) {
         int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
         const float *xc = x + (size_t)c * h * w;
-        float *dst = col + (size_t)r * ho * wo;
-        for (int oy = 0; oy < ho; oy++) {
+        float *dst = col + (size_t)r * nrow * wo;
+        for (int oy = oy0; oy < oy1; oy++) {
             int iy = oy * stride + ky - pad_t;
-            float *d = dst + (size_t)oy * wo;
+            float *d = dst + (size_t)(oy - oy0) * wo;
             if (iy < 0 || iy >= h) {
                 memset(d, 0, sizeof(float) * (size_t)wo);
                 continue;
@@ -62,28 +62,44 @@ static void im2col(cdf_exec *ex, const float *x, int cin, int h, int w, int kh, 
     }
 }
 
+/* Output rows per im2col chunk: the column buffer stays under about 16 MiB
+ * (a 512x512 VAE layer would need gigabytes at once).  Depends on the shape
+ * only, never on threads or batch. */
+static int conv_chunk_rows(int kdim, int ho, int wo) {
+    size_t per_row = (size_t)kdim * (size_t)wo * sizeof(float);
+    size_t rows = ((size_t)16 << 20) / (per_row ? per_row : 1);
+    if (rows < 1) rows = 1;
+    return rows > (size_t)ho ? ho : (int)rows;
+}
+
 cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
-                      const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
-                      int pad_r, float *y) {
+                          const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
+                          int pad_r, float *y) {
     int ho = (h + pad_t + pad_b - kh) / stride + 1;
     int wo = (w + pad_l + pad_r - kw) / stride + 1;
     int64_t hwo = (int64_t)ho * wo;
     int kdim = cin * kh * kw;
     int direct = (kh == 1 && kw == 1 && stride == 1 && pad_t == 0 && pad_l == 0 && pad_b == 0 && pad_r == 0);
+    int chunk = direct ? ho : conv_chunk_rows(kdim, ho, wo);
     float *col = NULL;
     if (!direct) {
-        col = cdf_exec_scratch(ex, 1, (size_t)kdim * (size_t)hwo);
+        col = cdf_exec_scratch(ex, 1, (size_t)kdim * (size_t)chunk * (size_t)wo);
         if (!col) return ex->err ? ex->err->status : CDF_ERR_NOMEM;
     }
     for (int b = 0; b < batch; b++) {
         const float *xb = x + (size_t)b * cin * h * w;
         float *yb = y + (size_t)b * cout * hwo;
-        const float *src = xb;
-        if (!direct) {
-            im2col(ex, xb, cin, h, w, kh, kw, stride, pad_t, pad_l, ho, wo, col);
-            src = col;
+        if (direct) {
+            cdf_sgemm(ex, 0, 0, cout, (int)hwo, kdim, 1.0f, wt, kdim, xb, (int)hwo, 0.0f, yb, (int)hwo);
+        } else {
+            for (int oy0 = 0; oy0 < ho; oy0 += chunk) {
+                int oy1 = oy0 + chunk < ho ? oy0 + chunk : ho, ncol = (oy1 - oy0) * wo;
+                im2col(ex, xb, cin, h, w, kh, kw, stride, pad_t, pad_l, oy0, oy1, wo, col);
+                /* y[:, oy0*wo : oy1*wo] (row stride hwo) = W [cout, kdim] x col [kdim, ncol] */
+                cdf_sgemm(ex, 0, 0, cout, ncol, kdim, 1.0f, wt, kdim, col, ncol, 0.0f, yb + (size_t)oy0 * wo,
+                          (int)hwo);
+            }
         }
-        cdf_sgemm(ex, 0, 0, cout, (int)hwo, kdim, 1.0f, wt, kdim, src, (int)hwo, 0.0f, yb, (int)hwo);
         if (bias) {
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)cout * hwo)) schedule(static)
             for (int co = 0; co < cout; co++) {

@@ -1,0 +1,28 @@
+#include "tensor/attention.h"
+
+#include <math.h>
+
+#include "tensor/gemm.h"
+#include "tensor/ops.h"
+
+cdf_status cdf_attention(cdf_exec *ex, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                         float *out, int ldo, int nq, int nkv, int heads, int dh, float scale, int causal) {
+    int qb = nq < CDF_ATTN_QBLOCK ? nq : CDF_ATTN_QBLOCK;
+    float *sc = cdf_exec_scratch(ex, 3, (size_t)qb * (size_t)nkv); /* [qb, nkv]: one head's score tile */
+    if (!sc) return ex->err ? ex->err->status : CDF_ERR_NOMEM;
+    for (int h = 0; h < heads; h++) {
+        for (int i0 = 0; i0 < nq; i0 += qb) {
+            int rows = nq - i0 < qb ? nq - i0 : qb;
+            cdf_sgemm(ex, 0, 1, rows, nkv, dh, scale, q + (size_t)i0 * ldq + (size_t)h * dh, ldq,
+                      k + (size_t)h * dh, ldk, 0.0f, sc, nkv);
+            if (causal) {
+                for (int r = 0; r < rows; r++)
+                    for (int j = i0 + r + 1; j < nkv; j++) sc[(size_t)r * nkv + j] = -INFINITY;
+            }
+            cdf_softmax_rows(ex, sc, rows, nkv);
+            cdf_sgemm(ex, 0, 0, rows, dh, nkv, 1.0f, sc, nkv, v + (size_t)h * dh, ldv, 0.0f,
+                      out + (size_t)i0 * ldo + (size_t)h * dh, ldo);
+        }
+    }
+    return CDF_OK;
+}
