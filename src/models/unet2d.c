@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "io/json.h"
+#include "models/unet_common.h"
 
 #define TRY(x)               \
     do {                     \
@@ -45,8 +46,8 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d *m) {
     } else {
         m->time_in_dim = c0;
     }
-    TRY(cdf_linear_load(ld, "time_embedding.linear_1", m->time_in_dim, temb, 1, &m->time_linear_1));
-    TRY(cdf_linear_load(ld, "time_embedding.linear_2", temb, temb, 1, &m->time_linear_2));
+    TRY(cdf_time_mlp_load(ld, "time_embedding", m->time_in_dim, temb, CDF_ACT_SILU, CDF_ACT_NONE,
+                          &m->time_embedding));
 
     int out_ch = c0;
     for (int i = 0; i < nb; i++) {
@@ -184,20 +185,7 @@ cdf_status cdf_unet2d_time_proj(cdf_exec *ex, const cdf_unet2d *m, int64_t t, fl
     const cdf_unet2d_config *c = &m->cfg;
     int c0 = c->block_out_channels[0];
     if (c->time_embedding_type == CDF_TEMB_POSITIONAL) {
-        /* get_timestep_embedding: float32 exponent = (-ln(1e4) * k) / (half - shift), exp, t * freq, sin/cos.
-         * exp/sin/cos are evaluated in double and rounded once (portable, near correctly rounded). */
-        int half = c0 / 2;
-        float neg_log = (float)(-log(10000.0));
-        float denom = (float)((double)half - c->freq_shift);
-        float tf = (float)t;
-        for (int k = 0; k < half; k++) {
-            float e = (neg_log * (float)k) / denom;
-            float freq = (float)exp((double)e);
-            float arg = tf * freq;
-            float sn = (float)sin((double)arg), cs = (float)cos((double)arg);
-            out[c->flip_sin_to_cos ? half + k : k] = sn;
-            out[c->flip_sin_to_cos ? k : half + k] = cs;
-        }
+        cdf_timestep_embedding((float)t, c0, c->flip_sin_to_cos, c->freq_shift, out);
         return CDF_OK;
     }
     const float *wt = cdf_param_f32(ex, &m->time_proj_weight, 3);
@@ -220,77 +208,23 @@ cdf_status cdf_unet2d_time_proj(cdf_exec *ex, const cdf_unet2d *m, int64_t t, fl
     return CDF_OK;
 }
 
-/* Running state of one forward pass: the skip connections. */
-typedef struct skip_stack {
-    float *buf[3 * CDF_UNET2D_MAX_BLOCKS * 16]; /* each [batch, ch[i], h[i], w[i]] */
-    int ch[3 * CDF_UNET2D_MAX_BLOCKS * 16], h[3 * CDF_UNET2D_MAX_BLOCKS * 16], w[3 * CDF_UNET2D_MAX_BLOCKS * 16];
-    int n;
-} skip_stack;
-
-static void skip_free(skip_stack *s) {
-    for (int i = 0; i < s->n; i++) cdf_aligned_free(s->buf[i]);
-    s->n = 0;
-}
-
-/* Copies x into a new buffer pushed on the stack. */
-static cdf_status skip_push(cdf_exec *ex, skip_stack *s, const float *x, int batch, int ch, int h, int w) {
-    if (s->n >= (int)(sizeof s->buf / sizeof s->buf[0]))
-        return cdf_error_set(ex->err, CDF_ERR_LIMIT, "too many skip connections");
-    float *b = cdf_buf(ex, (size_t)batch * ch * h * w);
-    if (!b) return ex->err->status;
-    memcpy(b, x, sizeof(float) * (size_t)batch * ch * h * w);
-    s->buf[s->n] = b;
-    s->ch[s->n] = ch;
-    s->h[s->n] = h;
-    s->w[s->n] = w;
-    s->n++;
-    return CDF_OK;
-}
-
-/* cat([x, skip], dim=1) per image: x [batch, cx, h, w], skip [batch, cs, h, w]. */
-static float *concat(cdf_exec *ex, const float *x, int cx, const float *skip, int cs, int batch, int64_t hw) {
-    float *y = cdf_buf(ex, (size_t)batch * (cx + cs) * hw);
-    if (!y) return NULL;
-    for (int b = 0; b < batch; b++) {
-        memcpy(y + (size_t)b * (cx + cs) * hw, x + (size_t)b * cx * hw, sizeof(float) * (size_t)cx * hw);
-        memcpy(y + ((size_t)b * (cx + cs) + cx) * hw, skip + (size_t)b * cs * hw, sizeof(float) * (size_t)cs * hw);
-    }
-    return y;
-}
-
-/* Replaces *cur by the result of a resnet forward. */
-static cdf_status run_resnet(cdf_exec *ex, const cdf_resnet2d *r, float **cur, int batch, int *h, int *w,
-                             const float *emb) {
-    float *y = NULL;
-    int ho, wo;
-    cdf_status s = cdf_resnet2d_forward(ex, r, *cur, batch, *h, *w, emb, &y, &ho, &wo);
-    if (s) return s;
-    cdf_aligned_free(*cur);
-    *cur = y;
-    *h = ho;
-    *w = wo;
-    return CDF_OK;
-}
-
 cdf_status cdf_unet2d_forward(cdf_exec *ex, const cdf_unet2d *m, const float *sample, int batch, int h, int w,
                               int64_t t, float *out) {
     const cdf_unet2d_config *c = &m->cfg;
     cdf_status s = CDF_OK;
     int c0 = c->block_out_channels[0], nb = c->num_blocks, temb = c->time_embedding_dim;
-    float *tp = NULL, *tp_b = NULL, *e1 = NULL, *emb = NULL, *x_in = NULL, *cur = NULL, *tmp = NULL;
-    skip_stack *st = cdf_calloc(1, sizeof *st);
+    float *tp = NULL, *tp_b = NULL, *emb = NULL, *x_in = NULL, *cur = NULL, *tmp = NULL;
+    cdf_skip_stack *st = cdf_calloc(1, sizeof *st);
     if (!st) return cdf_error_set(ex->err, CDF_ERR_NOMEM, "out of memory in UNet forward");
     int64_t hw = (int64_t)h * w;
 
     /* time embedding: identical rows for every image, computed per row */
     if (!(tp = cdf_buf(ex, (size_t)m->time_in_dim)) || !(tp_b = cdf_buf(ex, (size_t)batch * m->time_in_dim)) ||
-        !(e1 = cdf_buf(ex, (size_t)batch * temb)) || !(emb = cdf_buf(ex, (size_t)batch * temb)))
+        !(emb = cdf_buf(ex, (size_t)batch * temb)))
         goto oom;
     if ((s = cdf_unet2d_time_proj(ex, m, t, tp))) goto done;
     for (int b = 0; b < batch; b++) memcpy(tp_b + (size_t)b * m->time_in_dim, tp, sizeof(float) * m->time_in_dim);
-    if ((s = cdf_linear_forward(ex, &m->time_linear_1, tp_b, batch, 1, e1))) goto done;
-    cdf_activate(ex, e1, (size_t)batch * temb, CDF_ACT_SILU);
-    if ((s = cdf_linear_forward(ex, &m->time_linear_2, e1, batch, 1, emb))) goto done;
+    if ((s = cdf_time_mlp_forward(ex, &m->time_embedding, tp_b, batch, emb))) goto done;
 
     const float *xin = sample;
     if (c->center_input_sample) {
@@ -301,31 +235,28 @@ cdf_status cdf_unet2d_forward(cdf_exec *ex, const cdf_unet2d *m, const float *sa
     }
     if (!(cur = cdf_buf(ex, (size_t)batch * c0 * hw))) goto oom;
     if ((s = cdf_conv2d_forward(ex, &m->conv_in, xin, batch, h, w, cur))) goto done;
-    if ((s = skip_push(ex, st, cur, batch, c0, h, w))) goto done;
+    if ((s = cdf_skip_push(ex, st, cur, batch, c0, h, w))) goto done;
 
     int ch = c0;
     for (int i = 0; i < nb; i++) {
         const cdf_unet2d_down *d = &m->down[i];
         for (int r = 0; r < d->nres; r++) {
-            if ((s = run_resnet(ex, &d->resnets[r], &cur, batch, &h, &w, emb))) goto done;
+            if ((s = cdf_run_resnet(ex, &d->resnets[r], &cur, batch, &h, &w, emb))) goto done;
             ch = d->cout;
             if (d->attentions && (s = cdf_attn2d_forward(ex, &d->attentions[r], cur, batch, (int64_t)h * w))) goto done;
-            if ((s = skip_push(ex, st, cur, batch, ch, h, w))) goto done;
+            if ((s = cdf_skip_push(ex, st, cur, batch, ch, h, w))) goto done;
         }
         if (d->down.kind) {
             int ho, wo;
             if ((s = cdf_downsample2d_forward(ex, &d->down, cur, batch, ch, h, w, emb, &tmp, &ho, &wo))) goto done;
-            cdf_aligned_free(cur);
-            cur = tmp;
+            cdf_replace(&cur, tmp, &h, &w, ho, wo);
             tmp = NULL;
-            h = ho;
-            w = wo;
-            if ((s = skip_push(ex, st, cur, batch, ch, h, w))) goto done;
+            if ((s = cdf_skip_push(ex, st, cur, batch, ch, h, w))) goto done;
         }
     }
-    if ((s = run_resnet(ex, &m->mid_resnets[0], &cur, batch, &h, &w, emb))) goto done;
+    if ((s = cdf_run_resnet(ex, &m->mid_resnets[0], &cur, batch, &h, &w, emb))) goto done;
     if (m->mid_has_attn && (s = cdf_attn2d_forward(ex, &m->mid_attn, cur, batch, (int64_t)h * w))) goto done;
-    if ((s = run_resnet(ex, &m->mid_resnets[1], &cur, batch, &h, &w, emb))) goto done;
+    if ((s = cdf_run_resnet(ex, &m->mid_resnets[1], &cur, batch, &h, &w, emb))) goto done;
 
     for (int i = 0; i < nb; i++) {
         const cdf_unet2d_up *u = &m->up[i];
@@ -339,23 +270,20 @@ cdf_status cdf_unet2d_forward(cdf_exec *ex, const cdf_unet2d *m, const float *sa
                 st->n++;
                 goto done;
             }
-            float *cat = concat(ex, cur, ch, st->buf[k], st->ch[k], batch, (int64_t)h * w);
+            float *cat = cdf_concat_channels(ex, cur, ch, st->buf[k], st->ch[k], batch, (int64_t)h * w);
             cdf_aligned_free(st->buf[k]);
             if (!cat) goto oom;
             cdf_aligned_free(cur);
             cur = cat;
-            if ((s = run_resnet(ex, &u->resnets[r], &cur, batch, &h, &w, emb))) goto done;
+            if ((s = cdf_run_resnet(ex, &u->resnets[r], &cur, batch, &h, &w, emb))) goto done;
             ch = u->cout;
             if (u->attentions && (s = cdf_attn2d_forward(ex, &u->attentions[r], cur, batch, (int64_t)h * w))) goto done;
         }
         if (u->up.kind) {
             int ho, wo;
             if ((s = cdf_upsample2d_forward(ex, &u->up, cur, batch, ch, h, w, emb, &tmp, &ho, &wo))) goto done;
-            cdf_aligned_free(cur);
-            cur = tmp;
+            cdf_replace(&cur, tmp, &h, &w, ho, wo);
             tmp = NULL;
-            h = ho;
-            w = wo;
         }
     }
     if ((s = cdf_groupnorm_forward(ex, &m->conv_norm_out, cur, batch, (int64_t)h * w, CDF_ACT_SILU, cur))) goto done;
@@ -369,11 +297,10 @@ cdf_status cdf_unet2d_forward(cdf_exec *ex, const cdf_unet2d *m, const float *sa
 oom:
     s = ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM;
 done:
-    skip_free(st);
+    cdf_skip_free(st);
     cdf_free(st);
     cdf_aligned_free(tp);
     cdf_aligned_free(tp_b);
-    cdf_aligned_free(e1);
     cdf_aligned_free(emb);
     cdf_aligned_free(x_in);
     cdf_aligned_free(cur);

@@ -5,6 +5,7 @@
 #define CDF_MODELS_UNET2D_H
 
 #include "models/blocks2d.h"
+#include "models/embeddings.h"
 #include "models/unet2d_config.h"
 
 typedef struct cdf_unet2d_down {
@@ -28,8 +29,7 @@ typedef struct cdf_unet2d {
     cdf_weights *weights;       /* owned: the mapped files */
     cdf_conv2d conv_in;         /* in -> C0 */
     cdf_param time_proj_weight; /* fourier: [C0]; learned: [T, C0]; positional: absent */
-    cdf_linear time_linear_1;   /* tin -> temb */
-    cdf_linear time_linear_2;   /* temb -> temb */
+    cdf_time_mlp time_embedding; /* tin -> temb -> temb */
     cdf_unet2d_down down[CDF_UNET2D_MAX_BLOCKS];
     cdf_resnet2d mid_resnets[2];
     cdf_attn2d mid_attn;
