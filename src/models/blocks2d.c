@@ -22,13 +22,9 @@ float *cdf_buf(cdf_exec *ex, size_t n) {
         if (s_) return s_;   \
     } while (0)
 
-static void join(char *out, size_t n, const char *prefix, const char *name) {
-    snprintf(out, n, "%s.%s", prefix, name);
-}
-
 cdf_status cdf_resnet2d_load(cdf_loader *ld, const char *prefix, int cin, int cout, int temb, int groups, float eps,
                              int act, int scale_shift, float output_scale_factor, int down, int up, cdf_resnet2d *m) {
-    char p[256];
+    char p[CDF_NAME_MAX];
     memset(m, 0, sizeof *m);
     m->cin = cin;
     m->cout = cout;
@@ -38,27 +34,21 @@ cdf_status cdf_resnet2d_load(cdf_loader *ld, const char *prefix, int cin, int co
     m->output_scale_factor = output_scale_factor;
     m->down = down;
     m->up = up;
-    join(p, sizeof p, prefix, "norm1");
-    TRY(cdf_groupnorm_load(ld, p, groups, cin, eps, &m->norm1));
-    join(p, sizeof p, prefix, "conv1");
-    TRY(cdf_conv2d_load(ld, p, cin, cout, 3, 1, 1, 1, &m->conv1));
-    join(p, sizeof p, prefix, "time_emb_proj");
-    TRY(cdf_linear_load(ld, p, temb, scale_shift ? 2 * cout : cout, 1, &m->time_emb_proj));
-    join(p, sizeof p, prefix, "norm2");
-    TRY(cdf_groupnorm_load(ld, p, groups, cout, eps, &m->norm2));
-    join(p, sizeof p, prefix, "conv2");
-    TRY(cdf_conv2d_load(ld, p, cout, cout, 3, 1, 1, 1, &m->conv2));
+    TRY(cdf_groupnorm_load(ld, cdf_join(p, prefix, "norm1"), groups, cin, eps, &m->norm1));
+    TRY(cdf_conv2d_load(ld, cdf_join(p, prefix, "conv1"), cin, cout, 3, 1, 1, 1, &m->conv1));
+    TRY(cdf_linear_load(ld, cdf_join(p, prefix, "time_emb_proj"), temb, scale_shift ? 2 * cout : cout, 1, &m->time_emb_proj));
+    TRY(cdf_groupnorm_load(ld, cdf_join(p, prefix, "norm2"), groups, cout, eps, &m->norm2));
+    TRY(cdf_conv2d_load(ld, cdf_join(p, prefix, "conv2"), cout, cout, 3, 1, 1, 1, &m->conv2));
     m->has_shortcut = cin != cout;
     if (m->has_shortcut) {
-        join(p, sizeof p, prefix, "conv_shortcut");
-        TRY(cdf_conv2d_load(ld, p, cin, cout, 1, 1, 0, 1, &m->conv_shortcut));
+        TRY(cdf_conv2d_load(ld, cdf_join(p, prefix, "conv_shortcut"), cin, cout, 1, 1, 0, 1, &m->conv_shortcut));
     }
     return CDF_OK;
 }
 
 cdf_status cdf_attn2d_load(cdf_loader *ld, const char *prefix, int channels, int head_dim, int norm_groups, float eps,
                            float rescale_output_factor, cdf_attn2d *m) {
-    char p[256];
+    char p[CDF_NAME_MAX];
     memset(m, 0, sizeof *m);
     m->channels = channels;
     m->dim_head = head_dim;
@@ -70,17 +60,12 @@ cdf_status cdf_attn2d_load(cdf_loader *ld, const char *prefix, int channels, int
     int inner = m->heads * head_dim;
     m->has_norm = norm_groups > 0;
     if (m->has_norm) {
-        join(p, sizeof p, prefix, "group_norm");
-        TRY(cdf_groupnorm_load(ld, p, norm_groups, channels, eps, &m->group_norm));
+        TRY(cdf_groupnorm_load(ld, cdf_join(p, prefix, "group_norm"), norm_groups, channels, eps, &m->group_norm));
     }
-    join(p, sizeof p, prefix, "to_q");
-    TRY(cdf_linear_load(ld, p, channels, inner, 1, &m->to_q));
-    join(p, sizeof p, prefix, "to_k");
-    TRY(cdf_linear_load(ld, p, channels, inner, 1, &m->to_k));
-    join(p, sizeof p, prefix, "to_v");
-    TRY(cdf_linear_load(ld, p, channels, inner, 1, &m->to_v));
-    join(p, sizeof p, prefix, "to_out.0");
-    TRY(cdf_linear_load(ld, p, inner, channels, 1, &m->to_out));
+    TRY(cdf_linear_load(ld, cdf_join(p, prefix, "to_q"), channels, inner, 1, &m->to_q));
+    TRY(cdf_linear_load(ld, cdf_join(p, prefix, "to_k"), channels, inner, 1, &m->to_k));
+    TRY(cdf_linear_load(ld, cdf_join(p, prefix, "to_v"), channels, inner, 1, &m->to_v));
+    TRY(cdf_linear_load(ld, cdf_join(p, prefix, "to_out.0"), inner, channels, 1, &m->to_out));
     return CDF_OK;
 }
 

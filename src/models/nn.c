@@ -12,6 +12,17 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
+const char *cdf_join(char *buf, const char *prefix, const char *name) {
+    size_t lp = strlen(prefix), ln = strlen(name);
+    if (lp > CDF_NAME_MAX - 2) lp = CDF_NAME_MAX - 2;
+    memcpy(buf, prefix, lp);
+    buf[lp] = '.';
+    if (ln > CDF_NAME_MAX - 2 - lp) ln = CDF_NAME_MAX - 2 - lp;
+    memcpy(buf + lp + 1, name, ln);
+    buf[lp + 1 + ln] = '\0';
+    return buf;
+}
+
 /* Old attention names used by checkpoints such as google/ddpm-cifar10-32. */
 static const char *legacy_name(const char *name) {
     static const char *const map[][2] = {{"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
@@ -122,6 +133,17 @@ cdf_status cdf_groupnorm_load(cdf_loader *ld, const char *prefix, int groups, in
     return cdf_load_param(ld, prefix, "bias", 1, s1, 0, &m->bias);
 }
 
+cdf_status cdf_layernorm_load(cdf_loader *ld, const char *prefix, int dim, float eps, int affine, cdf_layernorm *m) {
+    m->dim = dim;
+    m->eps = eps;
+    m->weight.t = m->bias.t = NULL;
+    if (!affine) return CDF_OK;
+    int64_t s1[1] = {dim};
+    cdf_status s = cdf_load_param(ld, prefix, "weight", 1, s1, 0, &m->weight);
+    if (s) return s;
+    return cdf_load_param(ld, prefix, "bias", 1, s1, 0, &m->bias);
+}
+
 static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM; }
 
 cdf_status cdf_conv2d_forward_pad(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w,
@@ -157,5 +179,15 @@ cdf_status cdf_groupnorm_forward(cdf_exec *ex, const cdf_groupnorm *m, const flo
     const float *b = cdf_param_f32(ex, &m->bias, 2);
     if (!b) return nomem(ex);
     cdf_group_norm(ex, x, batch, m->channels, hw, m->groups, m->eps, g, b, act, y);
+    return CDF_OK;
+}
+
+cdf_status cdf_layernorm_forward(cdf_exec *ex, const cdf_layernorm *m, const float *x, int rows, float *y) {
+    const float *g = NULL, *b = NULL;
+    if (m->weight.t) {
+        if (!(g = cdf_param_f32(ex, &m->weight, 0))) return nomem(ex);
+        if (!(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
+    }
+    cdf_layer_norm_rows(ex, x, rows, m->dim, m->eps, g, b, y);
     return CDF_OK;
 }

@@ -9,6 +9,12 @@
 #include "tensor/exec.h"
 #include "tensor/ops.h"
 
+/* Longest module path ("up_blocks.3.attentions.2.transformer_blocks.0.attn1.to_q"). */
+#define CDF_NAME_MAX 256
+
+/* "<prefix>.<name>" into buf[CDF_NAME_MAX] (cut at the end if ever too long); returns buf. */
+const char *cdf_join(char *buf, const char *prefix, const char *name);
+
 /* One weight tensor: a read-only view into a mapped safetensors file. */
 typedef struct cdf_param {
     const cdf_st_tensor *t; /* NULL when the module has no such tensor (bias=False) */
@@ -60,15 +66,25 @@ typedef struct cdf_groupnorm {
     float eps;
 } cdf_groupnorm;
 
+typedef struct cdf_layernorm {
+    cdf_param weight; /* [dim] (absent without elementwise affine) */
+    cdf_param bias;   /* [dim] */
+    int dim;
+    float eps;
+} cdf_layernorm;
+
 cdf_status cdf_conv2d_load(cdf_loader *ld, const char *prefix, int cin, int cout, int k, int stride, int pad,
                            int has_bias, cdf_conv2d *m);
 cdf_status cdf_linear_load(cdf_loader *ld, const char *prefix, int in, int out, int has_bias, cdf_linear *m);
 cdf_status cdf_groupnorm_load(cdf_loader *ld, const char *prefix, int groups, int channels, float eps,
                               cdf_groupnorm *m);
 
-/* x: [batch, cin, h, w] -> y: [batch, cout, ho, wo] (symmetric padding m->pad).
- * pad_override: when >= 0 it replaces m->pad on the right/bottom only... use
- * cdf_conv2d_forward_pad for asymmetric padding. */
+cdf_status cdf_layernorm_load(cdf_loader *ld, const char *prefix, int dim, float eps, int affine, cdf_layernorm *m);
+/* x, y: [rows, dim] (may alias). */
+cdf_status cdf_layernorm_forward(cdf_exec *ex, const cdf_layernorm *m, const float *x, int rows, float *y);
+
+/* x: [batch, cin, h, w] -> y: [batch, cout, ho, wo] (symmetric padding m->pad);
+ * cdf_conv2d_forward_pad takes asymmetric padding. */
 cdf_status cdf_conv2d_forward(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w, float *y);
 /* Same with explicit top/left/bottom/right padding. */
 cdf_status cdf_conv2d_forward_pad(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w,
