@@ -14,16 +14,51 @@ static void json_hooks(void) {
     cJSON_InitHooks(&h);
 }
 
+/* Python's json module writes float('inf') as the bare tokens Infinity and
+ * -Infinity (diffusers scheduler configs carry "lambda_min_clipped":
+ * -Infinity).  Outside strings they are rewritten in place to 1e999 / -1e999,
+ * which strtod reads as infinities; NaN has no such spelling: error. */
+static cdf_status python_infinities(char *b, size_t len, const char *what, cdf_error *err) {
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = b[i];
+        if (in_str) {
+            if (ch == '\\') i++;
+            else if (ch == '"') in_str = 0;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = 1;
+        } else if (ch == 'I' && len - i >= 8 && memcmp(b + i, "Infinity", 8) == 0) {
+            memcpy(b + i, "1e999   ", 8);
+            i += 7;
+        } else if (ch == 'N' && len - i >= 3 && memcmp(b + i, "NaN", 3) == 0) {
+            return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: NaN at byte %zu is not supported", what, i);
+        }
+    }
+    return CDF_OK;
+}
+
 cdf_status cdf_json_parse(const char *buf, size_t len, const char *what, cJSON **out, cdf_error *err) {
     *out = NULL;
     json_hooks();
+    char *copy = cdf_malloc(len + 1);
+    if (!copy) return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory parsing JSON", what);
+    memcpy(copy, buf, len);
+    copy[len] = 0;
+    cdf_status ps = python_infinities(copy, len, what, err);
+    if (ps) {
+        cdf_free(copy);
+        return ps;
+    }
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    cJSON *root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
+    size_t endoff = end && end >= copy ? (size_t)(end - copy) : 0;
+    cdf_free(copy);
     if (!root) {
-        size_t off = end && end >= buf ? (size_t)(end - buf) : 0;
         /* cJSON reports NULL on allocation failure too; we cannot tell them apart
          * except by retrying: a parse error is deterministic. */
-        return cdf_error_set(err, CDF_ERR_FORMAT, "%s: invalid JSON near byte %zu", what, off);
+        return cdf_error_set(err, CDF_ERR_FORMAT, "%s: invalid JSON near byte %zu", what, endoff);
     }
     *out = root;
     return CDF_OK;

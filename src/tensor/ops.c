@@ -260,3 +260,22 @@ void cdf_geglu(cdf_exec *ex, const float *h, int rows, int inner, float *y) {
         for (int j = 0; j < inner; j++) yr[j] = hr[j] * cdf_act_apply(CDF_ACT_GELU, hr[inner + j]);
     }
 }
+
+void cdf_upsample_nearest(cdf_exec *ex, const float *x, int batch, int c, int h, int w, int oh, int ow, float *y) {
+    float sy = (float)h / (float)oh, sx = (float)w / (float)ow;
+    int total = batch * c;
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * oh * ow)) schedule(static)
+    for (int bc = 0; bc < total; bc++) {
+        const float *xs = x + (size_t)bc * h * w;
+        float *ys = y + (size_t)bc * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int iy = (int)floorf((float)oy * sy);
+            if (iy > h - 1) iy = h - 1;
+            for (int ox = 0; ox < ow; ox++) {
+                int ix = (int)floorf((float)ox * sx);
+                if (ix > w - 1) ix = w - 1;
+                ys[(size_t)oy * ow + ox] = xs[(size_t)iy * w + ix];
+            }
+        }
+    }
+}

@@ -57,6 +57,11 @@ void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int
 /* Nearest-neighbour 2x upsampling.  x: [batch, c, h, w]; y: [batch, c, 2h, 2w]. */
 void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int h, int w, float *y);
 
+/* Nearest-neighbour resize as torch's F.interpolate(size=(oh, ow)):
+ * source index floor(dst * (float)in / out), clamped.  x: [batch, c, h, w];
+ * y: [batch, c, oh, ow]. */
+void cdf_upsample_nearest(cdf_exec *ex, const float *x, int batch, int c, int h, int w, int oh, int ow, float *y);
+
 /* Row softmax in place: x: [rows, n]; max, exp(x - max), sum, multiply by 1/sum. */
 void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n);
 

@@ -1,0 +1,262 @@
+#include "models/unet2d_cond.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "io/json.h"
+#include "models/unet_common.h"
+
+#define TRY(x)               \
+    do {                     \
+        cdf_status s_ = (x); \
+        if (s_) return s_;   \
+    } while (0)
+
+/* Resnets (+ transformers) of one block: "<prefix>.resnets.N", "<prefix>.attentions.N". */
+static cdf_status load_block_layers(cdf_loader *ld, const char *prefix, const cdf_unet2d_cond_config *c, int nres,
+                                    const int *res_in, int cout, int cross, const cdf_transformer2d_spec *sp,
+                                    cdf_unetc_block *b) {
+    char p[CDF_NAME_MAX], q[48];
+    b->nres = nres;
+    b->cout = cout;
+    b->resnets = cdf_calloc((size_t)nres, sizeof *b->resnets);
+    if (!b->resnets) return cdf_error_set(ld->err, CDF_ERR_NOMEM, "out of memory loading %s", prefix);
+    if (cross && !(b->attentions = cdf_calloc((size_t)nres, sizeof *b->attentions)))
+        return cdf_error_set(ld->err, CDF_ERR_NOMEM, "out of memory loading %s", prefix);
+    for (int r = 0; r < nres; r++) {
+        snprintf(q, sizeof q, "resnets.%d", r);
+        TRY(cdf_resnet2d_load(ld, cdf_join(p, prefix, q), res_in[r], cout, c->time_embedding_dim, c->norm_num_groups,
+                              (float)c->norm_eps, c->act_fn, c->scale_shift, 1.0f, 0, 0, &b->resnets[r]));
+        if (cross) {
+            snprintf(q, sizeof q, "attentions.%d", r);
+            TRY(cdf_transformer2d_load(ld, cdf_join(p, prefix, q), sp, &b->attentions[r]));
+        }
+    }
+    return CDF_OK;
+}
+
+static cdf_transformer2d_spec spec_for(const cdf_unet2d_cond_config *c, int channels, int heads, int cross_dim,
+                                       int layers, int only_cross) {
+    cdf_transformer2d_spec sp = {channels, heads, channels / heads, layers, cross_dim, c->norm_num_groups,
+                                 c->use_linear_projection, only_cross};
+    return sp;
+}
+
+static cdf_status load_model(cdf_loader *ld, cdf_unet2d_cond *m) {
+    const cdf_unet2d_cond_config *c = &m->cfg;
+    int nb = c->num_blocks, c0 = c->block_out_channels[0], temb = c->time_embedding_dim;
+    char p[CDF_NAME_MAX];
+    TRY(cdf_conv2d_load(ld, "conv_in", c->in_channels, c0, c->conv_in_kernel, 1, (c->conv_in_kernel - 1) / 2, 1,
+                        &m->conv_in));
+    TRY(cdf_time_mlp_load(ld, "time_embedding", c0, temb, c->act_fn, c->timestep_post_act, &m->time_embedding));
+    int out_ch = c0, res_in[64];
+    for (int i = 0; i < nb; i++) {
+        cdf_unetc_block *d = &m->down[i];
+        int in_ch = out_ch, n = c->layers_per_block[i];
+        out_ch = c->block_out_channels[i];
+        if (n > 63) return cdf_error_set(ld->err, CDF_ERR_LIMIT, "layers_per_block %d is too large", n);
+        for (int r = 0; r < n; r++) res_in[r] = r == 0 ? in_ch : out_ch;
+        cdf_transformer2d_spec sp = spec_for(c, out_ch, c->heads[i], c->cross_attention_dim[i], c->transformer_layers[i],
+                                             c->only_cross[i]);
+        snprintf(p, sizeof p, "down_blocks.%d", i);
+        TRY(load_block_layers(ld, p, c, n, res_in, out_ch, c->down_cross[i], &sp, d));
+        if (i < nb - 1) {
+            char cq[CDF_NAME_MAX];
+            snprintf(cq, sizeof cq, "down_blocks.%d.downsamplers.0.conv", i);
+            d->sample.kind = 1;
+            d->sample.pad = c->downsample_padding;
+            TRY(cdf_conv2d_load(ld, cq, out_ch, out_ch, 3, 2, c->downsample_padding, 1, &d->sample.conv));
+        }
+    }
+    int cm = c->block_out_channels[nb - 1];
+    if (c->has_mid) {
+        float msf = (float)c->mid_block_scale_factor;
+        TRY(cdf_resnet2d_load(ld, "mid_block.resnets.0", cm, cm, temb, c->norm_num_groups, (float)c->norm_eps,
+                              c->act_fn, c->scale_shift, msf, 0, 0, &m->mid_resnets[0]));
+        cdf_transformer2d_spec sp = spec_for(c, cm, c->heads[nb - 1], c->cross_attention_dim[nb - 1],
+                                             c->transformer_layers[nb - 1], 0);
+        TRY(cdf_transformer2d_load(ld, "mid_block.attentions.0", &sp, &m->mid_attn));
+        TRY(cdf_resnet2d_load(ld, "mid_block.resnets.1", cm, cm, temb, c->norm_num_groups, (float)c->norm_eps,
+                              c->act_fn, c->scale_shift, msf, 0, 0, &m->mid_resnets[1]));
+    }
+    int prev = cm;
+    for (int i = 0; i < nb; i++) {
+        int k = nb - 1 - i; /* the down block this up block mirrors */
+        int oc = c->block_out_channels[k];
+        int ic = c->block_out_channels[k > 0 ? k - 1 : 0];
+        int n = c->layers_per_block[k] + 1;
+        if (n > 63) return cdf_error_set(ld->err, CDF_ERR_LIMIT, "layers_per_block %d is too large", n);
+        for (int r = 0; r < n; r++) res_in[r] = (r == 0 ? prev : oc) + (r == n - 1 ? ic : oc);
+        cdf_transformer2d_spec sp = spec_for(c, oc, c->heads[k], c->cross_attention_dim[k], c->transformer_layers[k],
+                                             c->only_cross[k]);
+        snprintf(p, sizeof p, "up_blocks.%d", i);
+        TRY(load_block_layers(ld, p, c, n, res_in, oc, c->up_cross[i], &sp, &m->up[i]));
+        if (i < nb - 1) {
+            char cq[CDF_NAME_MAX];
+            snprintf(cq, sizeof cq, "up_blocks.%d.upsamplers.0.conv", i);
+            m->up[i].sample.kind = 1;
+            TRY(cdf_conv2d_load(ld, cq, oc, oc, 3, 1, 1, 1, &m->up[i].sample.conv));
+        }
+        prev = oc;
+    }
+    TRY(cdf_groupnorm_load(ld, "conv_norm_out", c->norm_num_groups, c0, (float)c->norm_eps, &m->conv_norm_out));
+    TRY(cdf_conv2d_load(ld, "conv_out", c0, c->out_channels, c->conv_out_kernel, 1, (c->conv_out_kernel - 1) / 2, 1,
+                        &m->conv_out));
+    return ld->record ? CDF_OK : cdf_weights_check_all_used(ld->w, ld->err);
+}
+
+static void free_block(cdf_unetc_block *b) {
+    if (b->attentions)
+        for (int r = 0; r < b->nres; r++) cdf_transformer2d_free(&b->attentions[r]);
+    cdf_free(b->attentions);
+    cdf_free(b->resnets);
+}
+
+void cdf_unet2d_cond_free(cdf_unet2d_cond *m) {
+    if (!m) return;
+    for (int i = 0; i < CDF_UNETC_MAX_BLOCKS; i++) {
+        free_block(&m->down[i]);
+        free_block(&m->up[i]);
+    }
+    cdf_transformer2d_free(&m->mid_attn);
+    cdf_weights_close(m->weights);
+    cdf_free(m);
+}
+
+cdf_status cdf_unet2d_cond_load(const char *dir, const char *variant, cdf_unet2d_cond **out, cdf_error *err) {
+    *out = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cJSON *root = NULL;
+    TRY(cdf_json_load(path, &root, err));
+    cdf_unet2d_cond *m = cdf_calloc(1, sizeof *m);
+    if (!m) {
+        cJSON_Delete(root);
+        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
+    }
+    cdf_status s = cdf_unet2d_cond_config_parse(root, path, &m->cfg, err);
+    cJSON_Delete(root);
+    if (!s) s = cdf_weights_open_dir(dir, variant, &m->weights, err);
+    if (!s) {
+        cdf_loader ld = {m->weights, err, dir, 1, NULL, NULL};
+        s = load_model(&ld, m);
+    }
+    if (s) {
+        cdf_unet2d_cond_free(m);
+        return s;
+    }
+    *out = m;
+    return CDF_OK;
+}
+
+cdf_status cdf_unet2d_cond_describe(const cdf_unet2d_cond_config *cfg, cdf_param_record_fn fn, void *user,
+                                    cdf_error *err) {
+    cdf_unet2d_cond *m = cdf_calloc(1, sizeof *m);
+    if (!m) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing a UNet2DConditionModel");
+    m->cfg = *cfg;
+    cdf_loader ld = {NULL, err, "unet", 0, fn, user};
+    cdf_status s = load_model(&ld, m);
+    cdf_unet2d_cond_free(m);
+    return s;
+}
+
+/* Resnets and transformers of one block; pushes every output when st != NULL. */
+static cdf_status run_layers(cdf_exec *ex, const cdf_unetc_block *b, float **cur, int batch, int *h, int *w,
+                             const float *emb, const float *ctx, int seq, cdf_skip_stack *down_st,
+                             cdf_skip_stack *up_st) {
+    for (int r = 0; r < b->nres; r++) {
+        if (up_st) {
+            int k = up_st->n - 1;
+            if (k < 0 || up_st->h[k] != *h || up_st->w[k] != *w)
+                return cdf_error_set(ex->err, CDF_ERR_SHAPE, "UNet skip connection does not match a %dx%d feature map",
+                                     *h, *w);
+            float *cat = cdf_concat_channels(ex, *cur, b->resnets[r].cin - up_st->ch[k], up_st->buf[k], up_st->ch[k],
+                                             batch, (int64_t)*h * *w);
+            if (!cat) return ex->err->status;
+            cdf_aligned_free(up_st->buf[k]);
+            up_st->n--;
+            cdf_replace(cur, cat, h, w, *h, *w);
+        }
+        TRY(cdf_run_resnet(ex, &b->resnets[r], cur, batch, h, w, emb));
+        if (b->attentions) TRY(cdf_transformer2d_forward(ex, &b->attentions[r], *cur, batch, (int64_t)*h * *w, ctx, seq));
+        if (down_st) TRY(cdf_skip_push(ex, down_st, *cur, batch, b->cout, *h, *w));
+    }
+    return CDF_OK;
+}
+
+cdf_status cdf_unet2d_cond_forward(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
+                                   int w, double t, const float *ctx, int seq, float *out) {
+    const cdf_unet2d_cond_config *c = &m->cfg;
+    int nb = c->num_blocks, c0 = c->block_out_channels[0], temb = c->time_embedding_dim;
+    cdf_status s = CDF_OK;
+    float *tp = NULL, *emb = NULL, *xin = NULL, *cur = NULL, *tmp = NULL;
+    cdf_skip_stack *st = cdf_calloc(1, sizeof *st);
+    if (!st) return cdf_error_set(ex->err, CDF_ERR_NOMEM, "out of memory in UNet forward");
+    if (!(tp = cdf_buf(ex, (size_t)batch * c0)) || !(emb = cdf_buf(ex, (size_t)batch * temb))) goto oom;
+    for (int b = 0; b < batch; b++) cdf_timestep_embedding((float)t, c0, c->flip_sin_to_cos, c->freq_shift, tp + (size_t)b * c0);
+    if ((s = cdf_time_mlp_forward(ex, &m->time_embedding, tp, batch, emb))) goto done;
+    cdf_activate(ex, emb, (size_t)batch * temb, (cdf_act)c->time_embedding_act);
+    const float *x0 = sample;
+    if (c->center_input_sample) {
+        size_t n = (size_t)batch * c->in_channels * h * w;
+        if (!(xin = cdf_buf(ex, n))) goto oom;
+        for (size_t i = 0; i < n; i++) xin[i] = 2.0f * sample[i] - 1.0f;
+        x0 = xin;
+    }
+    /* diffusers forwards the skip sizes to the upsamplers when h or w is not a multiple of 2^(blocks-1) */
+    int fwd_size = (h % (1 << (nb - 1))) || (w % (1 << (nb - 1)));
+    if (!(cur = cdf_buf(ex, (size_t)batch * c0 * h * w))) goto oom;
+    if ((s = cdf_conv2d_forward(ex, &m->conv_in, x0, batch, h, w, cur))) goto done;
+    if ((s = cdf_skip_push(ex, st, cur, batch, c0, h, w))) goto done;
+    for (int i = 0; i < nb; i++) {
+        const cdf_unetc_block *d = &m->down[i];
+        if ((s = run_layers(ex, d, &cur, batch, &h, &w, emb, ctx, seq, st, NULL))) goto done;
+        if (d->sample.kind) {
+            int ho, wo;
+            if ((s = cdf_downsample2d_forward(ex, &d->sample, cur, batch, d->cout, h, w, emb, &tmp, &ho, &wo))) goto done;
+            cdf_replace(&cur, tmp, &h, &w, ho, wo);
+            tmp = NULL;
+            if ((s = cdf_skip_push(ex, st, cur, batch, d->cout, h, w))) goto done;
+        }
+    }
+    int ch = c->block_out_channels[nb - 1];
+    if (c->has_mid) {
+        if ((s = cdf_run_resnet(ex, &m->mid_resnets[0], &cur, batch, &h, &w, emb))) goto done;
+        if ((s = cdf_transformer2d_forward(ex, &m->mid_attn, cur, batch, (int64_t)h * w, ctx, seq))) goto done;
+        if ((s = cdf_run_resnet(ex, &m->mid_resnets[1], &cur, batch, &h, &w, emb))) goto done;
+    }
+    for (int i = 0; i < nb; i++) {
+        const cdf_unetc_block *u = &m->up[i];
+        if ((s = run_layers(ex, u, &cur, batch, &h, &w, emb, ctx, seq, NULL, st))) goto done;
+        ch = u->cout;
+        if (u->sample.kind) {
+            int oh = 2 * h, ow = 2 * w;
+            if (fwd_size && st->n > 0) {
+                oh = st->h[st->n - 1];
+                ow = st->w[st->n - 1];
+            }
+            float *up = cdf_buf(ex, (size_t)batch * ch * oh * ow);
+            if (!up) goto oom;
+            cdf_upsample_nearest(ex, cur, batch, ch, h, w, oh, ow, up);
+            cdf_replace(&cur, up, &h, &w, oh, ow);
+            if (!(tmp = cdf_buf(ex, (size_t)batch * ch * oh * ow))) goto oom;
+            if ((s = cdf_conv2d_forward(ex, &u->sample.conv, cur, batch, h, w, tmp))) goto done;
+            cdf_replace(&cur, tmp, &h, &w, h, w);
+            tmp = NULL;
+        }
+    }
+    if ((s = cdf_groupnorm_forward(ex, &m->conv_norm_out, cur, batch, (int64_t)h * w, (cdf_act)c->act_fn, cur))) goto done;
+    s = cdf_conv2d_forward(ex, &m->conv_out, cur, batch, h, w, out);
+    goto done;
+oom:
+    s = ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM;
+done:
+    cdf_skip_free(st);
+    cdf_free(st);
+    cdf_aligned_free(tp);
+    cdf_aligned_free(emb);
+    cdf_aligned_free(xin);
+    cdf_aligned_free(cur);
+    cdf_aligned_free(tmp);
+    return s;
+}

@@ -1,0 +1,76 @@
+#include "sd_case.h"
+
+#include "io/json.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cJSON *sd_case_json(const char *case_dir) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/case.json", case_dir);
+    char *t = tu_read_text(p);
+    if (!t) return NULL;
+    cJSON *j = NULL;
+    cdf_error err = {0};
+    if (cdf_json_parse(t, strlen(t), p, &j, &err)) fprintf(stderr, "%s\n", err.msg); /* Python writes -Infinity */
+    free(t);
+    return j;
+}
+
+const char *sd_case_pipeline(const cJSON *c) {
+    static char buf[1200];
+    const cJSON *call = cJSON_GetObjectItem(c, "call");
+    snprintf(buf, sizeof buf, "%s", tu_data("sd/%s", cJSON_GetObjectItem(call, "pipeline")->valuestring));
+    return buf;
+}
+
+static const cJSON *array_info(const cJSON *c, const char *key) {
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(c, "arrays"), key);
+}
+
+int sd_case_dim(const cJSON *c, const char *key, int d) {
+    const cJSON *a = array_info(c, key);
+    return a ? cJSON_GetArrayItem(cJSON_GetObjectItem(a, "shape"), d)->valueint : 0;
+}
+
+float *sd_case_array(const char *case_dir, const cJSON *c, const char *key, size_t *n) {
+    const cJSON *a = array_info(c, key);
+    if (!a) return NULL;
+    size_t cnt = 1;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(a, "shape")) cnt *= (size_t)d->valueint;
+    char p[1600];
+    snprintf(p, sizeof p, "%s/%s", case_dir, cJSON_GetObjectItem(a, "file")->valuestring);
+    if (n) *n = cnt;
+    return tu_load_bin(p, cnt, sizeof(float));
+}
+
+double sd_case_atol(const cJSON *c, const char *key) {
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "suggested_tolerance"), key);
+    const cJSON *a = t ? cJSON_GetObjectItem(t, "atol") : NULL;
+    return a ? a->valuedouble : 0.0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int sd_case_list(char ***out) {
+    char root[1200];
+    snprintf(root, sizeof root, "%s", tu_data("sd/cases"));
+    DIR *d = opendir(root);
+    int n = 0, cap = 64;
+    char **v = malloc(sizeof *v * (size_t)cap);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) v = realloc(v, sizeof *v * (size_t)(cap *= 2));
+        v[n] = malloc(1400);
+        snprintf(v[n], 1400, "%s/%s", root, e->d_name);
+        n++;
+    }
+    if (d) closedir(d);
+    qsort(v, (size_t)n, sizeof *v, by_name);
+    *out = v;
+    return n;
+}
