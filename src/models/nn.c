@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "tensor/half.h"
+#include "tensor/ops_nlp.h"
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     size_t o = 0;

@@ -230,28 +230,6 @@ void cdf_transpose(cdf_exec *ex, const float *x, int batch, int rows, int cols, 
     }
 }
 
-void cdf_layer_norm_rows(cdf_exec *ex, const float *x, int rows, int dim, float eps, const float *gamma,
-                         const float *beta, float *y) {
-#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * dim * 4)) schedule(static)
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * dim;
-        float *yr = y + (size_t)r * dim;
-        double s = 0.0;
-        for (int i = 0; i < dim; i++) s += xr[i];
-        double mean = s / dim, v = 0.0;
-        for (int i = 0; i < dim; i++) {
-            double d = xr[i] - mean;
-            v += d * d;
-        }
-        float rstd = 1.0f / sqrtf((float)(v / dim) + eps);
-        float meanf = (float)mean;
-        for (int i = 0; i < dim; i++) {
-            float n = (xr[i] - meanf) * rstd;
-            yr[i] = gamma ? n * gamma[i] + beta[i] : n;
-        }
-    }
-}
-
 void cdf_geglu(cdf_exec *ex, const float *h, int rows, int inner, float *y) {
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * inner * 8)) schedule(static)
     for (int r = 0; r < rows; r++) {

@@ -29,11 +29,6 @@ void cdf_conv2d_ref(const float *x, int batch, int cin, int h, int w, const floa
 void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64_t hw, int groups, float eps,
                     const float *gamma, const float *beta, cdf_act act, float *y);
 
-/* LayerNorm over the last dim: x, y: [rows, dim] (may alias); gamma, beta:
- * [dim] or NULL (no affine).  Statistics in float64, affine in float32. */
-void cdf_layer_norm_rows(cdf_exec *ex, const float *x, int rows, int dim, float eps, const float *gamma,
-                         const float *beta, float *y);
-
 /* GEGLU: y[r, j] = h[r, j] * gelu(h[r, inner + j]) for h: [rows, 2*inner], y: [rows, inner]. */
 void cdf_geglu(cdf_exec *ex, const float *h, int rows, int inner, float *y);
 
