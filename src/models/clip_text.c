@@ -1,0 +1,297 @@
+#include "models/clip_text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/json.h"
+#include "models/blocks2d.h"
+#include "tensor/half.h"
+
+#define TRY(x)               \
+    do {                     \
+        cdf_status s_ = (x); \
+        if (s_) return s_;   \
+    } while (0)
+
+struct cdf_clip_text {
+    cdf_clip_text_config cfg;
+    cdf_weights *weights;        /* owned; NULL in describe mode */
+    cdf_param token_embedding;   /* [vocab_size, hidden] */
+    cdf_param position_embedding; /* [max_position_embeddings, hidden] */
+    cdf_clip_layer *layers;      /* [num_hidden_layers] */
+    cdf_layernorm final_layer_norm; /* [hidden] */
+    cdf_param text_projection;   /* [projection_dim, hidden], CLIPTextModelWithProjection only (unused here) */
+};
+
+#define TM "text_model"
+
+static cdf_status layernorm_load(cdf_loader *ld, const char *prefix, int dim, double eps, cdf_layernorm *m) {
+    m->dim = dim;
+    m->eps = eps;
+    int64_t s1[1] = {dim};
+    TRY(cdf_load_param(ld, prefix, "weight", 1, s1, 0, &m->weight));
+    return cdf_load_param(ld, prefix, "bias", 1, s1, 0, &m->bias);
+}
+
+/* Element i of an integer or float tensor as a double (for the position_ids check). */
+static double elem_as_double(const cdf_st_tensor *t, size_t i) {
+    const unsigned char *p = t->data + i * cdf_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case CDF_I64: {
+        int64_t v;
+        memcpy(&v, p, sizeof v);
+        return (double)v;
+    }
+    case CDF_I32: {
+        int32_t v;
+        memcpy(&v, p, sizeof v);
+        return (double)v;
+    }
+    case CDF_U8: return (double)*p;
+    default: {
+        float v;
+        cdf_convert_to_f32(t->dtype, p, &v, 1);
+        return (double)v;
+    }
+    }
+}
+
+/* text_model.embeddings.position_ids: a buffer transformers < 4.31 saved and
+ * later versions ignore on load (always arange).  Absent is fine; present, it
+ * is marked used and anything but [1, P] / [P] holding 0..P-1 gets a warning. */
+static void check_position_ids(cdf_loader *ld, int npos) {
+    const cdf_st_tensor *t = cdf_weights_get(ld->w, TM ".embeddings.position_ids");
+    if (!t) return;
+    int shape_ok = (t->ndim == 2 && t->shape[0] == 1 && t->shape[1] == npos) || (t->ndim == 1 && t->shape[0] == npos);
+    if (!shape_ok) {
+        cdf_notice(ld->err, CDF_NOTICE_WARN,
+                   "%s: tensor '%s' does not have shape [1, %d]; ignored (positions 0..%d are used, as in "
+                   "transformers)",
+                   cdf_weights_file_of(ld->w, t), t->name, npos, npos - 1);
+        return;
+    }
+    for (int i = 0; i < npos; i++) {
+        double v = elem_as_double(t, (size_t)i);
+        if (v != (double)i) {
+            cdf_notice(ld->err, CDF_NOTICE_WARN,
+                       "%s: tensor '%s' holds %g at position %d (expected %d); ignored (positions 0..%d are used, as "
+                       "in transformers)",
+                       cdf_weights_file_of(ld->w, t), t->name, v, i, i, npos - 1);
+            return;
+        }
+    }
+}
+
+static cdf_status load_model(cdf_loader *ld, cdf_clip_text *m) {
+    const cdf_clip_text_config *c = &m->cfg;
+    int hid = c->hidden_size, inter = c->intermediate_size;
+    int64_t tok[2] = {c->vocab_size, hid}, pos[2] = {c->max_position_embeddings, hid};
+    TRY(cdf_load_param(ld, TM ".embeddings", "token_embedding.weight", 2, tok, 0, &m->token_embedding));
+    TRY(cdf_load_param(ld, TM ".embeddings", "position_embedding.weight", 2, pos, 0, &m->position_embedding));
+    if (!ld->record) check_position_ids(ld, c->max_position_embeddings);
+    if (c->num_hidden_layers > 0) {
+        m->layers = cdf_calloc((size_t)c->num_hidden_layers, sizeof *m->layers);
+        if (!m->layers) return cdf_error_set(ld->err, CDF_ERR_NOMEM, "out of memory loading %s", ld->what);
+    }
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        cdf_clip_layer *L = &m->layers[l];
+        char p[128], q[192];
+        snprintf(p, sizeof p, TM ".encoder.layers.%d", l);
+#define SUB(name) (snprintf(q, sizeof q, "%s.%s", p, name), q)
+        /* transformers' state_dict order: self_attn (k, v, q, out), layer_norm1, mlp, layer_norm2 */
+        TRY(cdf_linear_load(ld, SUB("self_attn.k_proj"), hid, hid, 1, &L->k_proj));
+        TRY(cdf_linear_load(ld, SUB("self_attn.v_proj"), hid, hid, 1, &L->v_proj));
+        TRY(cdf_linear_load(ld, SUB("self_attn.q_proj"), hid, hid, 1, &L->q_proj));
+        TRY(cdf_linear_load(ld, SUB("self_attn.out_proj"), hid, hid, 1, &L->out_proj));
+        TRY(layernorm_load(ld, SUB("layer_norm1"), hid, c->layer_norm_eps, &L->layer_norm1));
+        TRY(cdf_linear_load(ld, SUB("mlp.fc1"), hid, inter, 1, &L->fc1));
+        TRY(cdf_linear_load(ld, SUB("mlp.fc2"), inter, hid, 1, &L->fc2));
+        TRY(layernorm_load(ld, SUB("layer_norm2"), hid, c->layer_norm_eps, &L->layer_norm2));
+#undef SUB
+    }
+    TRY(layernorm_load(ld, TM ".final_layer_norm", hid, c->layer_norm_eps, &m->final_layer_norm));
+    if (c->with_projection) {
+        int64_t s[2] = {c->projection_dim, hid};
+        TRY(cdf_load_param(ld, "text_projection", "weight", 2, s, 0, &m->text_projection));
+    }
+    return ld->record ? CDF_OK : cdf_weights_check_all_used(ld->w, ld->err);
+}
+
+void cdf_clip_text_free(cdf_clip_text *m) {
+    if (!m) return;
+    cdf_free(m->layers);
+    cdf_weights_close(m->weights);
+    cdf_free(m);
+}
+
+cdf_status cdf_clip_text_load(const char *dir, const char *variant, cdf_clip_text **out, cdf_error *err) {
+    *out = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    cJSON *root = NULL;
+    TRY(cdf_json_load(path, &root, err));
+    cdf_clip_text *m = cdf_calloc(1, sizeof *m);
+    if (!m) {
+        cJSON_Delete(root);
+        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
+    }
+    cdf_status s = cdf_clip_text_config_parse(root, path, &m->cfg, err);
+    cJSON_Delete(root);
+    if (!s) s = cdf_weights_open_dir(dir, variant, &m->weights, err);
+    if (!s) {
+        cdf_loader ld = {m->weights, err, dir, 0, NULL, NULL};
+        s = load_model(&ld, m);
+    }
+    if (s) {
+        cdf_clip_text_free(m);
+        return s;
+    }
+    *out = m;
+    return CDF_OK;
+}
+
+cdf_status cdf_clip_text_describe(const cdf_clip_text_config *cfg, cdf_param_record_fn fn, void *user,
+                                  cdf_error *err) {
+    cdf_clip_text *m = cdf_calloc(1, sizeof *m);
+    if (!m) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing a CLIPTextModel");
+    m->cfg = *cfg;
+    cdf_loader ld = {NULL, err, "text_encoder", 0, fn, user};
+    cdf_status s = load_model(&ld, m);
+    cdf_clip_text_free(m);
+    return s;
+}
+
+int cdf_clip_text_hidden_size(const cdf_clip_text *m) { return m->cfg.hidden_size; }
+int cdf_clip_text_max_positions(const cdf_clip_text *m) { return m->cfg.max_position_embeddings; }
+const cdf_clip_text_config *cdf_clip_text_get_config(const cdf_clip_text *m) { return &m->cfg; }
+
+static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM; }
+
+/* y = LayerNorm(x) over all batch*seq rows (a per-row operation). */
+static cdf_status layernorm_forward(cdf_exec *ex, const cdf_layernorm *ln, const float *x, int64_t rows, float *y) {
+    const float *g = cdf_param_f32(ex, &ln->weight, 0);
+    if (!g) return nomem(ex);
+    const float *b = cdf_param_f32(ex, &ln->bias, 2);
+    if (!b) return nomem(ex);
+    cdf_layer_norm_rows(ex, x, rows, ln->dim, ln->eps, g, b, y);
+    return CDF_OK;
+}
+
+/* y[b] = x[b] @ W^T + bias for each sequence b: one GEMM per sequence
+ * (batch invariance), the weights converted once.  x: [batch, seq, in];
+ * y: [batch, seq, out]. */
+static cdf_status linear_seq(cdf_exec *ex, const cdf_linear *lin, const float *x, int batch, int seq, float *y) {
+    const float *w = cdf_param_f32(ex, &lin->weight, 0);
+    if (!w) return nomem(ex);
+    const float *b = NULL;
+    if (lin->bias.t && !(b = cdf_param_f32(ex, &lin->bias, 2))) return nomem(ex);
+    for (int i = 0; i < batch; i++)
+        cdf_linear_f32(ex, x + (size_t)i * seq * lin->in, seq, lin->in, w, b, lin->out, y + (size_t)i * seq * lin->out);
+    return CDF_OK;
+}
+
+/* Work buffers of one forward pass. */
+typedef struct clip_work {
+    float *a;      /* [batch, seq, hidden] normalised input of a sub-block */
+    float *q, *k, *v; /* [batch, seq, hidden] */
+    float *o;      /* [batch, seq, hidden] attention output, then projection output */
+    float *f;      /* [batch, seq, intermediate] MLP hidden */
+    float *sc;     /* [seq, seq] one head's scores */
+} clip_work;
+
+static void work_free(clip_work *w) {
+    cdf_aligned_free(w->a);
+    cdf_aligned_free(w->q);
+    cdf_aligned_free(w->k);
+    cdf_aligned_free(w->v);
+    cdf_aligned_free(w->o);
+    cdf_aligned_free(w->f);
+    cdf_aligned_free(w->sc);
+}
+
+/* One CLIPEncoderLayer in place on h: [batch, seq, hidden]. */
+static cdf_status layer_forward(cdf_exec *ex, const cdf_clip_text *m, const cdf_clip_layer *L, float *h, int batch,
+                                int seq, clip_work *w) {
+    const cdf_clip_text_config *c = &m->cfg;
+    int hid = c->hidden_size, heads = c->num_attention_heads, hd = hid / heads;
+    size_t n = (size_t)batch * seq * hid;
+    /* CLIPAttention scales the q projection (a float32 multiply) before q k^T */
+    float scale = (float)pow((double)hd, -0.5);
+    TRY(layernorm_forward(ex, &L->layer_norm1, h, (int64_t)batch * seq, w->a));
+    TRY(linear_seq(ex, &L->q_proj, w->a, batch, seq, w->q));
+    cdf_scale_inplace(ex, w->q, n, scale);
+    TRY(linear_seq(ex, &L->k_proj, w->a, batch, seq, w->k));
+    TRY(linear_seq(ex, &L->v_proj, w->a, batch, seq, w->v));
+    for (int b = 0; b < batch; b++) {
+        size_t off = (size_t)b * seq * hid;
+        cdf_causal_attention(ex, w->q + off, w->k + off, w->v + off, seq, heads, hd, w->sc, w->a + off);
+    }
+    TRY(linear_seq(ex, &L->out_proj, w->a, batch, seq, w->o));
+    cdf_add_inplace(ex, h, w->o, n);
+    TRY(layernorm_forward(ex, &L->layer_norm2, h, (int64_t)batch * seq, w->a));
+    TRY(linear_seq(ex, &L->fc1, w->a, batch, seq, w->f));
+    cdf_ffn_activate(ex, w->f, (size_t)batch * seq * c->intermediate_size, c->hidden_act);
+    TRY(linear_seq(ex, &L->fc2, w->f, batch, seq, w->o));
+    cdf_add_inplace(ex, h, w->o, n);
+    return CDF_OK;
+}
+
+/* h[b, s, :] = token_embedding[ids[b, s]] + position_embedding[s]. */
+static cdf_status embed(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq, float *h,
+                        float *pos) {
+    const cdf_clip_text_config *c = &m->cfg;
+    int hid = c->hidden_size;
+    for (int b = 0; b < batch; b++)
+        for (int s = 0; s < seq; s++) {
+            int64_t id = ids[(size_t)b * seq + s];
+            if (id < 0 || id >= c->vocab_size)
+                return cdf_error_set(ex->err, CDF_ERR_ARG,
+                                     "text encoder: token id %lld at [%d, %d] is outside the vocabulary [0, %d)",
+                                     (long long)id, b, s, c->vocab_size);
+        }
+    const cdf_st_tensor *tt = m->token_embedding.t, *pt = m->position_embedding.t;
+    TRY(cdf_embedding_rows(ex, tt->dtype, tt->data, c->vocab_size, hid, ids, batch * seq, h));
+    cdf_convert_to_f32(pt->dtype, pt->data, pos, (size_t)seq * hid); /* rows 0..seq-1 */
+    for (int b = 0; b < batch; b++) cdf_add_inplace(ex, h + (size_t)b * seq * hid, pos, (size_t)seq * hid);
+    return CDF_OK;
+}
+
+cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                 int clip_skip, float *out) {
+    const cdf_clip_text_config *c = &m->cfg;
+    if (batch < 0 || seq < 1 || seq > c->max_position_embeddings)
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "text encoder: input of %d sequences of %d tokens (1..%d tokens per sequence supported)",
+                             batch, seq, c->max_position_embeddings);
+    if (clip_skip < 0 || clip_skip > c->num_hidden_layers)
+        return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: clip_skip %d is outside [0, %d]", clip_skip,
+                             c->num_hidden_layers);
+    if (batch == 0) return CDF_OK;
+    if ((int64_t)batch * seq > (1 << 24))
+        return cdf_error_set(ex->err, CDF_ERR_LIMIT, "text encoder: %d sequences of %d tokens are too many", batch, seq);
+    if (!ids || !out) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL token ids or output");
+    int hid = c->hidden_size;
+    size_t n = (size_t)batch * seq * hid;
+    clip_work w = {0};
+    cdf_status s = CDF_OK;
+    if (!(w.a = cdf_buf(ex, n)) || !(w.q = cdf_buf(ex, n)) || !(w.k = cdf_buf(ex, n)) || !(w.v = cdf_buf(ex, n)) ||
+        !(w.o = cdf_buf(ex, n)) || !(w.f = cdf_buf(ex, (size_t)batch * seq * c->intermediate_size)) ||
+        !(w.sc = cdf_buf(ex, (size_t)seq * seq))) {
+        s = nomem(ex);
+        goto done;
+    }
+    /* out is the residual stream h: [batch, seq, hidden] */
+    if ((s = embed(ex, m, ids, batch, seq, out, w.a))) goto done;
+    for (int l = 0; l < c->num_hidden_layers - clip_skip; l++) {
+        if (ex->interrupt && *ex->interrupt) {
+            s = cdf_error_set(ex->err, CDF_ERR_INTERRUPTED, "text encoder: interrupted");
+            goto done;
+        }
+        if ((s = layer_forward(ex, m, &m->layers[l], out, batch, seq, &w))) goto done;
+    }
+    s = layernorm_forward(ex, &m->final_layer_norm, out, (int64_t)batch * seq, out);
+done:
+    work_free(&w);
+    return s;
+}
