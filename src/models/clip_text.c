@@ -26,14 +26,6 @@ struct cdf_clip_text {
 
 #define TM "text_model"
 
-static cdf_status layernorm_load(cdf_loader *ld, const char *prefix, int dim, double eps, cdf_layernorm *m) {
-    m->dim = dim;
-    m->eps = eps;
-    int64_t s1[1] = {dim};
-    TRY(cdf_load_param(ld, prefix, "weight", 1, s1, 0, &m->weight));
-    return cdf_load_param(ld, prefix, "bias", 1, s1, 0, &m->bias);
-}
-
 /* Element i of an integer or float tensor as a double (for the position_ids check). */
 static double elem_as_double(const cdf_st_tensor *t, size_t i) {
     const unsigned char *p = t->data + i * cdf_dtype_size(t->dtype);
@@ -104,13 +96,13 @@ static cdf_status load_model(cdf_loader *ld, cdf_clip_text *m) {
         TRY(cdf_linear_load(ld, SUB("self_attn.v_proj"), hid, hid, 1, &L->v_proj));
         TRY(cdf_linear_load(ld, SUB("self_attn.q_proj"), hid, hid, 1, &L->q_proj));
         TRY(cdf_linear_load(ld, SUB("self_attn.out_proj"), hid, hid, 1, &L->out_proj));
-        TRY(layernorm_load(ld, SUB("layer_norm1"), hid, c->layer_norm_eps, &L->layer_norm1));
+        TRY(cdf_layernorm_load(ld, SUB("layer_norm1"), hid, c->layer_norm_eps, 1, &L->layer_norm1));
         TRY(cdf_linear_load(ld, SUB("mlp.fc1"), hid, inter, 1, &L->fc1));
         TRY(cdf_linear_load(ld, SUB("mlp.fc2"), inter, hid, 1, &L->fc2));
-        TRY(layernorm_load(ld, SUB("layer_norm2"), hid, c->layer_norm_eps, &L->layer_norm2));
+        TRY(cdf_layernorm_load(ld, SUB("layer_norm2"), hid, c->layer_norm_eps, 1, &L->layer_norm2));
 #undef SUB
     }
-    TRY(layernorm_load(ld, TM ".final_layer_norm", hid, c->layer_norm_eps, &m->final_layer_norm));
+    TRY(cdf_layernorm_load(ld, TM ".final_layer_norm", hid, c->layer_norm_eps, 1, &m->final_layer_norm));
     if (c->with_projection) {
         int64_t s[2] = {c->projection_dim, hid};
         TRY(cdf_load_param(ld, "text_projection", "weight", 2, s, 0, &m->text_projection));
@@ -168,16 +160,6 @@ const cdf_clip_text_config *cdf_clip_text_get_config(const cdf_clip_text *m) { r
 
 static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM; }
 
-/* y = LayerNorm(x) over all batch*seq rows (a per-row operation). */
-static cdf_status layernorm_forward(cdf_exec *ex, const cdf_layernorm *ln, const float *x, int64_t rows, float *y) {
-    const float *g = cdf_param_f32(ex, &ln->weight, 0);
-    if (!g) return nomem(ex);
-    const float *b = cdf_param_f32(ex, &ln->bias, 2);
-    if (!b) return nomem(ex);
-    cdf_layer_norm_rows(ex, x, rows, ln->dim, ln->eps, g, b, y);
-    return CDF_OK;
-}
-
 /* y[b] = x[b] @ W^T + bias for each sequence b: one GEMM per sequence
  * (batch invariance), the weights converted once.  x: [batch, seq, in];
  * y: [batch, seq, out]. */
@@ -218,7 +200,7 @@ static cdf_status layer_forward(cdf_exec *ex, const cdf_clip_text *m, const cdf_
     size_t n = (size_t)batch * seq * hid;
     /* CLIPAttention scales the q projection (a float32 multiply) before q k^T */
     float scale = (float)pow((double)hd, -0.5);
-    TRY(layernorm_forward(ex, &L->layer_norm1, h, (int64_t)batch * seq, w->a));
+    TRY(cdf_layernorm_forward(ex, &L->layer_norm1, h, (int64_t)batch * seq, w->a));
     TRY(linear_seq(ex, &L->q_proj, w->a, batch, seq, w->q));
     cdf_scale_inplace(ex, w->q, n, scale);
     TRY(linear_seq(ex, &L->k_proj, w->a, batch, seq, w->k));
@@ -229,7 +211,7 @@ static cdf_status layer_forward(cdf_exec *ex, const cdf_clip_text *m, const cdf_
     }
     TRY(linear_seq(ex, &L->out_proj, w->a, batch, seq, w->o));
     cdf_add_inplace(ex, h, w->o, n);
-    TRY(layernorm_forward(ex, &L->layer_norm2, h, (int64_t)batch * seq, w->a));
+    TRY(cdf_layernorm_forward(ex, &L->layer_norm2, h, (int64_t)batch * seq, w->a));
     TRY(linear_seq(ex, &L->fc1, w->a, batch, seq, w->f));
     cdf_ffn_activate(ex, w->f, (size_t)batch * seq * c->intermediate_size, c->hidden_act);
     TRY(linear_seq(ex, &L->fc2, w->f, batch, seq, w->o));
@@ -290,7 +272,7 @@ cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int
         }
         if ((s = layer_forward(ex, m, &m->layers[l], out, batch, seq, &w))) goto done;
     }
-    s = layernorm_forward(ex, &m->final_layer_norm, out, (int64_t)batch * seq, out);
+    s = cdf_layernorm_forward(ex, &m->final_layer_norm, out, (int64_t)batch * seq, out);
 done:
     work_free(&w);
     return s;

@@ -31,13 +31,6 @@ typedef struct cdf_clip_text_config {
  * CDF_ERR_UNSUPPORTED; both name the field. */
 cdf_status cdf_clip_text_config_parse(const cJSON *root, const char *path, cdf_clip_text_config *cfg, cdf_error *err);
 
-typedef struct cdf_layernorm {
-    cdf_param weight; /* [dim] */
-    cdf_param bias;   /* [dim] */
-    int dim;
-    double eps;
-} cdf_layernorm;
-
 typedef struct cdf_clip_layer {
     cdf_layernorm layer_norm1;            /* [hidden] */
     cdf_linear q_proj, k_proj, v_proj;    /* hidden -> hidden, with bias */

@@ -134,11 +134,13 @@ cdf_status cdf_groupnorm_load(cdf_loader *ld, const char *prefix, int groups, in
     return cdf_load_param(ld, prefix, "bias", 1, s1, 0, &m->bias);
 }
 
-cdf_status cdf_layernorm_load(cdf_loader *ld, const char *prefix, int dim, float eps, int affine, cdf_layernorm *m) {
+cdf_status cdf_layernorm_load(cdf_loader *ld, const char *prefix, int dim, double eps, int affine, cdf_layernorm *m) {
     m->dim = dim;
     m->eps = eps;
     m->weight.t = m->bias.t = NULL;
-    if (!affine) return CDF_OK;
+    if (!affine)
+        return cdf_error_set(ld->err, CDF_ERR_UNSUPPORTED, "%s: LayerNorm without elementwise affine is not supported",
+                             prefix);
     int64_t s1[1] = {dim};
     cdf_status s = cdf_load_param(ld, prefix, "weight", 1, s1, 0, &m->weight);
     if (s) return s;
@@ -183,12 +185,11 @@ cdf_status cdf_groupnorm_forward(cdf_exec *ex, const cdf_groupnorm *m, const flo
     return CDF_OK;
 }
 
-cdf_status cdf_layernorm_forward(cdf_exec *ex, const cdf_layernorm *m, const float *x, int rows, float *y) {
-    const float *g = NULL, *b = NULL;
-    if (m->weight.t) {
-        if (!(g = cdf_param_f32(ex, &m->weight, 0))) return nomem(ex);
-        if (!(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
-    }
+cdf_status cdf_layernorm_forward(cdf_exec *ex, const cdf_layernorm *m, const float *x, int64_t rows, float *y) {
+    const float *g = cdf_param_f32(ex, &m->weight, 0);
+    if (!g) return nomem(ex);
+    const float *b = cdf_param_f32(ex, &m->bias, 2);
+    if (!b) return nomem(ex);
     cdf_layer_norm_rows(ex, x, rows, m->dim, m->eps, g, b, y);
     return CDF_OK;
 }

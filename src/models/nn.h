@@ -70,7 +70,7 @@ typedef struct cdf_layernorm {
     cdf_param weight; /* [dim] (absent without elementwise affine) */
     cdf_param bias;   /* [dim] */
     int dim;
-    float eps;
+    double eps;
 } cdf_layernorm;
 
 cdf_status cdf_conv2d_load(cdf_loader *ld, const char *prefix, int cin, int cout, int k, int stride, int pad,
@@ -79,9 +79,9 @@ cdf_status cdf_linear_load(cdf_loader *ld, const char *prefix, int in, int out, 
 cdf_status cdf_groupnorm_load(cdf_loader *ld, const char *prefix, int groups, int channels, float eps,
                               cdf_groupnorm *m);
 
-cdf_status cdf_layernorm_load(cdf_loader *ld, const char *prefix, int dim, float eps, int affine, cdf_layernorm *m);
+cdf_status cdf_layernorm_load(cdf_loader *ld, const char *prefix, int dim, double eps, int affine, cdf_layernorm *m);
 /* x, y: [rows, dim] (may alias). */
-cdf_status cdf_layernorm_forward(cdf_exec *ex, const cdf_layernorm *m, const float *x, int rows, float *y);
+cdf_status cdf_layernorm_forward(cdf_exec *ex, const cdf_layernorm *m, const float *x, int64_t rows, float *y);
 
 /* x: [batch, cin, h, w] -> y: [batch, cout, ho, wo] (symmetric padding m->pad);
  * cdf_conv2d_forward_pad takes asymmetric padding. */

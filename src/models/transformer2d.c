@@ -59,11 +59,11 @@ static cdf_status block_load(cdf_loader *ld, const char *prefix, const cdf_trans
     b->dim = dim;
     b->only_cross = sp->only_cross;
     b->ff_inner = 4 * dim;
-    TRY(cdf_layernorm_load(ld, cdf_join(p, prefix, "norm1"), dim, 1e-5f, 1, &b->norm1));
+    TRY(cdf_layernorm_load(ld, cdf_join(p, prefix, "norm1"), dim, 1e-5, 1, &b->norm1));
     TRY(attn_load(ld, cdf_join(p, prefix, "attn1"), dim, sp->only_cross ? sp->cross_dim : dim, sp->heads, sp->dim_head, &b->attn1));
-    TRY(cdf_layernorm_load(ld, cdf_join(p, prefix, "norm2"), dim, 1e-5f, 1, &b->norm2));
+    TRY(cdf_layernorm_load(ld, cdf_join(p, prefix, "norm2"), dim, 1e-5, 1, &b->norm2));
     TRY(attn_load(ld, cdf_join(p, prefix, "attn2"), dim, sp->cross_dim, sp->heads, sp->dim_head, &b->attn2));
-    TRY(cdf_layernorm_load(ld, cdf_join(p, prefix, "norm3"), dim, 1e-5f, 1, &b->norm3));
+    TRY(cdf_layernorm_load(ld, cdf_join(p, prefix, "norm3"), dim, 1e-5, 1, &b->norm3));
     TRY(cdf_linear_load(ld, cdf_join(p, prefix, "ff.net.0.proj"), dim, 2 * b->ff_inner, 1, &b->ff_proj));
     return cdf_linear_load(ld, cdf_join(p, prefix, "ff.net.2"), b->ff_inner, dim, 1, &b->ff_out);
 }
