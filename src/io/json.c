@@ -39,6 +39,144 @@ static cdf_status python_infinities(char *b, size_t len, const char *what, cdf_e
     return CDF_OK;
 }
 
+/* Scans the string starting at buf[*i] == '"' past its closing quote; 0 when
+ * malformed.  Escapes as RFC 8259 and cJSON agree: \uXXXX with 4 hex digits,
+ * a high surrogate only followed by \u and a low one, no lone low surrogate. */
+static int scan_string(const char *buf, size_t len, size_t *i) {
+    size_t k = *i + 1;
+    for (;;) {
+        if (k >= len) return 0;
+        unsigned char c = (unsigned char)buf[k];
+        if (c == '"') break;
+        if (c < 0x20) return 0;
+        if (c != '\\') {
+            k++;
+            continue;
+        }
+        if (k + 1 >= len) return 0;
+        char e = buf[k + 1];
+        if (e != 'u') {
+            if (!strchr("\"\\/bfnrt", e) || e == 0) return 0;
+            k += 2;
+            continue;
+        }
+        unsigned code[2] = {0, 0};
+        int units = 1;
+        for (int u = 0; u < units; u++) {
+            size_t at = k + 6 * (size_t)u;
+            if (at + 6 > len || buf[at] != '\\' || buf[at + 1] != 'u') return 0;
+            for (int d = 2; d < 6; d++) {
+                char h = buf[at + (size_t)d];
+                unsigned v = h >= '0' && h <= '9' ? (unsigned)(h - '0')
+                           : h >= 'a' && h <= 'f' ? (unsigned)(h - 'a' + 10)
+                           : h >= 'A' && h <= 'F' ? (unsigned)(h - 'A' + 10) : 16u;
+                if (v == 16u) return 0;
+                code[u] = code[u] << 4 | v;
+            }
+            if (u == 0 && code[0] >= 0xDC00 && code[0] <= 0xDFFF) return 0;
+            if (u == 0 && code[0] >= 0xD800 && code[0] <= 0xDBFF) units = 2;
+            if (u == 1 && (code[1] < 0xDC00 || code[1] > 0xDFFF)) return 0;
+        }
+        k += 6 * (size_t)units;
+    }
+    *i = k + 1;
+    return 1;
+}
+
+/* Scans an RFC 8259 number of at most 63 characters (cJSON reads numbers
+ * through a 64-byte buffer); 0 when malformed. */
+static int scan_number(const char *buf, size_t len, size_t *i) {
+    size_t k = *i;
+#define JDIGIT(j) ((j) < len && buf[j] >= '0' && buf[j] <= '9')
+    if (k < len && buf[k] == '-') k++;
+    if (!JDIGIT(k)) return 0;
+    if (buf[k] == '0') k++;
+    else while (JDIGIT(k)) k++;
+    if (k < len && buf[k] == '.') {
+        if (!JDIGIT(k + 1)) return 0;
+        k++;
+        while (JDIGIT(k)) k++;
+    }
+    if (k < len && (buf[k] == 'e' || buf[k] == 'E')) {
+        k++;
+        if (k < len && (buf[k] == '+' || buf[k] == '-')) k++;
+        if (!JDIGIT(k)) return 0;
+        while (JDIGIT(k)) k++;
+    }
+#undef JDIGIT
+    if (k - *i > 63) return 0;
+    *i = k;
+    return 1;
+}
+
+#define JSON_CHECK_DEPTH 256
+
+/* 1 when buf[0..len) starts with one JSON value that cJSON accepts given
+ * memory (what follows it is ignored, as cJSON_ParseWithLengthOpts does).
+ * Allocation-free and at least as strict as cJSON (RFC 8259 grammar,
+ * nesting up to JSON_CHECK_DEPTH), so after a failed parse it tells running
+ * out of memory from malformed text: cJSON returns NULL for both. */
+static int json_well_formed(const char *buf, size_t len) {
+    char kind[JSON_CHECK_DEPTH]; /* '[' or '{' per open container */
+    int depth = 0;
+    size_t i = 0;
+    if (len > 4 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) i = 3; /* cJSON skips a UTF-8 BOM */
+#define JSKIP() while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r')) i++
+    enum { VALUE, KEY, AFTER } st = VALUE;
+    for (;;) {
+        JSKIP();
+        if (i >= len) return 0;
+        char c = buf[i];
+        if (st == KEY) {
+            if (c != '"' || !scan_string(buf, len, &i)) return 0;
+            JSKIP();
+            if (i >= len || buf[i] != ':') return 0;
+            i++;
+            st = VALUE;
+        } else if (st == VALUE) {
+            if (c == '[' || c == '{') {
+                if (depth >= JSON_CHECK_DEPTH) return 0;
+                kind[depth++] = c;
+                i++;
+                JSKIP();
+                if (i < len && buf[i] == (c == '[' ? ']' : '}')) {
+                    i++;
+                    depth--;
+                    st = AFTER;
+                } else {
+                    st = c == '[' ? VALUE : KEY;
+                }
+                continue;
+            }
+            if (c == '"') {
+                if (!scan_string(buf, len, &i)) return 0;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                if (!scan_number(buf, len, &i)) return 0;
+            } else if (len - i >= 4 && (memcmp(buf + i, "true", 4) == 0 || memcmp(buf + i, "null", 4) == 0)) {
+                i += 4;
+            } else if (len - i >= 5 && memcmp(buf + i, "false", 5) == 0) {
+                i += 5;
+            } else {
+                return 0;
+            }
+            st = AFTER;
+        } else { /* AFTER a value */
+            if (depth == 0) return 1;
+            if (c == ',') {
+                i++;
+                st = kind[depth - 1] == '[' ? VALUE : KEY;
+            } else if (c == (kind[depth - 1] == '[' ? ']' : '}')) {
+                i++;
+                depth--;
+            } else {
+                return 0;
+            }
+        }
+        if (st == AFTER && depth == 0) return 1;
+    }
+#undef JSKIP
+}
+
 cdf_status cdf_json_parse(const char *buf, size_t len, const char *what, cJSON **out, cdf_error *err) {
     *out = NULL;
     json_hooks();
@@ -54,12 +192,14 @@ cdf_status cdf_json_parse(const char *buf, size_t len, const char *what, cJSON *
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
     size_t endoff = end && end >= copy ? (size_t)(end - copy) : 0;
-    cdf_free(copy);
     if (!root) {
-        /* cJSON reports NULL on allocation failure too; we cannot tell them apart
-         * except by retrying: a parse error is deterministic. */
+        /* cJSON returns NULL on allocation failure too: well-formed text means memory ran out */
+        int wf = json_well_formed(copy, len);
+        cdf_free(copy);
+        if (wf) return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory parsing JSON", what);
         return cdf_error_set(err, CDF_ERR_FORMAT, "%s: invalid JSON near byte %zu", what, endoff);
     }
+    cdf_free(copy);
     *out = root;
     return CDF_OK;
 }

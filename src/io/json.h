@@ -10,7 +10,8 @@
 /* Largest JSON file read (configs, indexes, tokenizer files). */
 #define CDF_JSON_MAX_BYTES ((size_t)64 << 20)
 
-/* Parses the file at path into *out (caller frees with cJSON_Delete). */
+/* Parses the file at path into *out (caller frees with cJSON_Delete).
+ * Malformed text is CDF_ERR_FORMAT; running out of memory is CDF_ERR_NOMEM. */
 cdf_status cdf_json_load(const char *path, cJSON **out, cdf_error *err);
 /* Parses a buffer of len bytes (need not be NUL-terminated); `what` names it in errors. */
 cdf_status cdf_json_parse(const char *buf, size_t len, const char *what, cJSON **out, cdf_error *err);

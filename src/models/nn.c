@@ -24,12 +24,22 @@ const char *cdf_join(char *buf, const char *prefix, const char *name) {
     return buf;
 }
 
-/* Old attention names used by checkpoints such as google/ddpm-cifar10-32. */
-static const char *legacy_name(const char *name) {
+/* Old attention names used by checkpoints such as google/ddpm-cifar10-32:
+ * when full is "<attn>.<new>.<leaf>" for a renamed module, writes
+ * "<attn>.<old>.<leaf>" into alt and returns 1; else 0. */
+static int legacy_name(const char *full, char *alt, size_t n) {
     static const char *const map[][2] = {{"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(name, map[i][0]) == 0) return map[i][1];
-    return NULL;
+    const char *leaf = strrchr(full, '.');
+    if (!leaf) return 0;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        size_t ln = strlen(map[i][0]);
+        if ((size_t)(leaf - full) < ln) continue;
+        const char *mod = leaf - ln;
+        if (memcmp(mod, map[i][0], ln) != 0 || (mod > full && mod[-1] != '.')) continue;
+        snprintf(alt, n, "%.*s%s%s", (int)(mod - full), full, map[i][1], leaf);
+        return 1;
+    }
+    return 0;
 }
 
 cdf_status cdf_load_param(cdf_loader *ld, const char *prefix, const char *name, int ndim, const int64_t *shape,
@@ -41,18 +51,8 @@ cdf_status cdf_load_param(cdf_loader *ld, const char *prefix, const char *name, 
     out->t = cdf_weights_get(ld->w, full);
     if (!out->t && ld->legacy_attention) {
         /* "<attn>.to_q.weight" may be stored as "<attn>.query.weight" */
-        const char *dot = strrchr(name, '.');
-        char mod[128];
-        if (dot && (size_t)(dot - name) < sizeof mod) {
-            memcpy(mod, name, (size_t)(dot - name));
-            mod[dot - name] = 0;
-            const char *old = legacy_name(mod);
-            if (old) {
-                char alt[512];
-                snprintf(alt, sizeof alt, "%s%s%s%s", prefix, prefix[0] ? "." : "", old, dot);
-                out->t = cdf_weights_get(ld->w, alt);
-            }
-        }
+        char alt[512];
+        if (legacy_name(full, alt, sizeof alt)) out->t = cdf_weights_get(ld->w, alt);
     }
     if (!out->t) {
         if (optional) return CDF_OK;

@@ -153,8 +153,7 @@ cdf_status cdf_make_synthetic(const char *config_dir, const char *out_dir, const
     cJSON *idx = NULL;
     cdf_status s = cdf_json_load(src, &idx, err);
     if (s) return s;
-    if ((s = make_dir(out_dir, err))) goto done;
-    /* First pass: every component must be one we can make. */
+    /* First pass, before anything is written: every component must be one we can make. */
     const cJSON *it;
     cJSON_ArrayForEach(it, idx) {
         if (!it->string || it->string[0] == '_' || cJSON_IsNull(it)) continue;
@@ -172,6 +171,7 @@ cdf_status cdf_make_synthetic(const char *config_dir, const char *out_dir, const
             goto done;
         }
     }
+    if ((s = make_dir(out_dir, err))) goto done;
     snprintf(dst, sizeof dst, "%s/model_index.json", out_dir);
     if ((s = copy_file(src, dst, err))) goto done;
     cJSON_ArrayForEach(it, idx) {
