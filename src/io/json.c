@@ -150,6 +150,10 @@ static int json_well_formed(const char *buf, size_t len) {
             }
             if (c == '"') {
                 if (!scan_string(buf, len, &i)) return 0;
+            } else if (c == '-' && len - i >= 9 && memcmp(buf + i, "-Infinity", 9) == 0) {
+                i += 9; /* Python's float('-inf'), accepted by cdf_json_parse */
+            } else if (c == 'I' && len - i >= 8 && memcmp(buf + i, "Infinity", 8) == 0) {
+                i += 8;
             } else if (c == '-' || (c >= '0' && c <= '9')) {
                 if (!scan_number(buf, len, &i)) return 0;
             } else if (len - i >= 4 && (memcmp(buf + i, "true", 4) == 0 || memcmp(buf + i, "null", 4) == 0)) {
@@ -181,7 +185,10 @@ cdf_status cdf_json_parse(const char *buf, size_t len, const char *what, cJSON *
     *out = NULL;
     json_hooks();
     char *copy = cdf_malloc(len + 1);
-    if (!copy) return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory parsing JSON", what);
+    if (!copy) {
+        if (json_well_formed(buf, len)) return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory parsing JSON", what);
+        return cdf_error_set(err, CDF_ERR_FORMAT, "%s: invalid JSON", what);
+    }
     memcpy(copy, buf, len);
     copy[len] = 0;
     cdf_status ps = python_infinities(copy, len, what, err);
