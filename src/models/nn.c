@@ -12,12 +12,23 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
-/* Old attention names used by checkpoints such as google/ddpm-cifar10-32. */
-static const char *legacy_name(const char *name) {
-    static const char *const map[][2] = {{"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(name, map[i][0]) == 0) return map[i][1];
-    return NULL;
+/* Old attention names used by checkpoints such as google/ddpm-cifar10-32
+ * and the SD 1.x VAE: {current module name, old module name}. */
+static const char *const k_legacy[][2] = {{"to_q", "query"}, {"to_k", "key"}, {"to_v", "value"}, {"to_out.0", "proj_attn"}};
+
+/* "<attn>.to_q.weight" -> "<attn>.query.weight" into alt; 0 when full is no attention projection. */
+static int legacy_full_name(const char *full, char *alt, size_t n) {
+    const char *last = strrchr(full, '.');
+    if (!last) return 0;
+    size_t mlen = (size_t)(last - full);
+    for (size_t i = 0; i < sizeof k_legacy / sizeof k_legacy[0]; i++) {
+        size_t nl = strlen(k_legacy[i][0]);
+        if (mlen >= nl && memcmp(full + mlen - nl, k_legacy[i][0], nl) == 0 && (mlen == nl || full[mlen - nl - 1] == '.')) {
+            snprintf(alt, n, "%.*s%s%s", (int)(mlen - nl), full, k_legacy[i][1], last);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 cdf_status cdf_load_param(cdf_loader *ld, const char *prefix, const char *name, int ndim, const int64_t *shape,
@@ -28,19 +39,10 @@ cdf_status cdf_load_param(cdf_loader *ld, const char *prefix, const char *name, 
     if (ld->record) return optional ? CDF_OK : ld->record(full, ndim, shape, ld->record_user);
     out->t = cdf_weights_get(ld->w, full);
     if (!out->t && ld->legacy_attention) {
-        /* "<attn>.to_q.weight" may be stored as "<attn>.query.weight" */
-        const char *dot = strrchr(name, '.');
-        char mod[128];
-        if (dot && (size_t)(dot - name) < sizeof mod) {
-            memcpy(mod, name, (size_t)(dot - name));
-            mod[dot - name] = 0;
-            const char *old = legacy_name(mod);
-            if (old) {
-                char alt[512];
-                snprintf(alt, sizeof alt, "%s%s%s%s", prefix, prefix[0] ? "." : "", old, dot);
-                out->t = cdf_weights_get(ld->w, alt);
-            }
-        }
+        /* "<attn>.to_q.weight" may be stored as "<attn>.query.weight" (whether the
+         * caller split the name as ("<attn>", "to_q.weight") or ("<attn>.to_q", "weight")) */
+        char alt[512];
+        if (legacy_full_name(full, alt, sizeof alt)) out->t = cdf_weights_get(ld->w, alt);
     }
     if (!out->t) {
         if (optional) return CDF_OK;
