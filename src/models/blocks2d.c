@@ -36,7 +36,13 @@ cdf_status cdf_resnet2d_load(cdf_loader *ld, const char *prefix, int cin, int co
     m->up = up;
     TRY(cdf_groupnorm_load(ld, cdf_join(p, prefix, "norm1"), groups, cin, eps, &m->norm1));
     TRY(cdf_conv2d_load(ld, cdf_join(p, prefix, "conv1"), cin, cout, 3, 1, 1, 1, &m->conv1));
-    TRY(cdf_linear_load(ld, cdf_join(p, prefix, "time_emb_proj"), temb, scale_shift ? 2 * cout : cout, 1, &m->time_emb_proj));
+    if (temb > 0) {
+        TRY(cdf_linear_load(ld, cdf_join(p, prefix, "time_emb_proj"), temb, scale_shift ? 2 * cout : cout, 1,
+                            &m->time_emb_proj));
+    } else if (scale_shift) {
+        return cdf_error_set(ld->err, CDF_ERR_CONFIG, "%s: %s: time_embedding_norm \"scale_shift\" needs a time embedding",
+                             ld->what, prefix);
+    }
     TRY(cdf_groupnorm_load(ld, cdf_join(p, prefix, "norm2"), groups, cout, eps, &m->norm2));
     TRY(cdf_conv2d_load(ld, cdf_join(p, prefix, "conv2"), cout, cout, 3, 1, 1, 1, &m->conv2));
     m->has_shortcut = cin != cout;
@@ -131,14 +137,16 @@ cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float
     if ((s = cdf_conv2d_forward(ex, &m->conv1, h1, batch, h, w, h2))) goto fail;
     cdf_aligned_free(h1);
     h1 = NULL;
-    /* temb: nonlinearity then projection, one row per image */
+    /* temb: nonlinearity then projection, one row per image (absent when m->temb == 0) */
     int tdim = m->time_emb_proj.out;
-    if (!(tact = cdf_buf(ex, (size_t)batch * m->temb)) || !(t = cdf_buf(ex, (size_t)batch * tdim))) goto fail;
-    memcpy(tact, temb, sizeof(float) * (size_t)batch * m->temb);
-    cdf_activate(ex, tact, (size_t)batch * m->temb, m->act);
-    if ((s = cdf_linear_forward(ex, &m->time_emb_proj, tact, batch, 1, t))) goto fail;
+    if (m->temb > 0) {
+        if (!(tact = cdf_buf(ex, (size_t)batch * m->temb)) || !(t = cdf_buf(ex, (size_t)batch * tdim))) goto fail;
+        memcpy(tact, temb, sizeof(float) * (size_t)batch * m->temb);
+        cdf_activate(ex, tact, (size_t)batch * m->temb, m->act);
+        if ((s = cdf_linear_forward(ex, &m->time_emb_proj, tact, batch, 1, t))) goto fail;
+    }
     if (!m->scale_shift) {
-        cdf_add_channel_bias(ex, h2, t, batch, m->cout, hw);
+        if (t) cdf_add_channel_bias(ex, h2, t, batch, m->cout, hw);
         if ((s = cdf_groupnorm_forward(ex, &m->norm2, h2, batch, hw, m->act, h2))) goto fail;
     } else {
         if ((s = cdf_groupnorm_forward(ex, &m->norm2, h2, batch, hw, CDF_ACT_NONE, h2))) goto fail;
@@ -154,6 +162,8 @@ cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float
     }
     if (!(h3 = cdf_buf(ex, n_out))) goto fail;
     if ((s = cdf_conv2d_forward(ex, &m->conv2, h2, batch, h, w, h3))) goto fail;
+    cdf_aligned_free(h2); /* not needed past conv2: keep the peak low */
+    h2 = NULL;
     const float *skip = xin;
     if (m->has_shortcut) {
         if (!(sc = cdf_buf(ex, n_out))) goto fail;

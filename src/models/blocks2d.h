@@ -18,7 +18,7 @@ typedef struct cdf_resnet2d {
     int down, up;              /* resnet-type resampling: avgpool 2x2 / nearest 2x */
     int act;                   /* cdf_act of the block (non_linearity) */
     float output_scale_factor;
-    int cin, cout, temb;
+    int cin, cout, temb;       /* temb 0: no time embedding (time_emb_proj absent) */
 } cdf_resnet2d;
 
 typedef struct cdf_attn2d {
@@ -37,7 +37,9 @@ typedef struct cdf_resample2d {
     int pad;                   /* down conv: 0 means pad (0,1,0,1) then no padding */
 } cdf_resample2d;
 
-/* Loads "<prefix>.norm1", ".conv1", ... with the given geometry. */
+/* Loads "<prefix>.norm1", ".conv1", ... with the given geometry.  temb 0:
+ * no time embedding (diffusers temb_channels=None): no time_emb_proj, and
+ * cdf_resnet2d_forward ignores its temb argument (may be NULL). */
 cdf_status cdf_resnet2d_load(cdf_loader *ld, const char *prefix, int cin, int cout, int temb, int groups, float eps,
                              int act, int scale_shift, float output_scale_factor, int down, int up, cdf_resnet2d *m);
 /* norm_groups 0: no group norm.  heads = channels / head_dim. */
