@@ -1,5 +1,6 @@
-/* One small table per bit generator kind (PCG64 now; MT19937, Philox later):
- * distributions draw only through these pointers. */
+/* One small table per bit generator (PCG64, MT19937 as torch and as numpy's
+ * RandomState draw it, curand's Philox4x32-10 stream): distributions draw only
+ * through these pointers. */
 #ifndef CDF_RNG_BITGEN_H
 #define CDF_RNG_BITGEN_H
 

@@ -1,36 +1,28 @@
-/* Public generator handles: numpy Generator(PCG64(seed)) seeding, state
- * get/set, draws, OS seeds and mindone's randn_tensor. */
+/* Public generator handles: seeding for every kind (numpy's PCG64 entropy,
+ * torch's manual_seed, RandomState's seedings), re-seeding, and the simple
+ * draws.  State get/set is in generator_state.c, randn_tensor in randn.c. */
 #include "rng/generator.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "rng/distributions.h"
-#include "rng/pcg64.h"
 #include "rng/seedseq.h"
-#include "tensor/half.h"
 
-#if defined(__has_include)
-#if __has_include(<sys/random.h>)
-#include <sys/random.h>
-#define CDF_HAVE_GETRANDOM 1
-#endif
-#endif
+/* Points g->bg at g's engine (after seeding or copying). */
+static void bind_bitgen(cdf_generator *g) {
+    switch (g->kind) {
+    case CDF_RNG_NUMPY: cdf_pcg64_bitgen(&g->u.pcg, &g->bg); break;
+    case CDF_RNG_TORCH_CPU:
+    case CDF_RNG_TORCH_CPU_AVX2: cdf_mt19937_bitgen_torch(&g->u.tc.mt, &g->bg); break;
+    case CDF_RNG_NUMPY_LEGACY: cdf_mt19937_bitgen_numpy(&g->u.lg.mt, &g->bg); break;
+    case CDF_RNG_TORCH_CUDA: cdf_philox_bitgen(&g->ph, &g->bg); break;
+    }
+}
 
-struct cdf_generator {
-    cdf_rng_kind kind;
-    cdf_pcg64 pcg;  /* CDF_RNG_NUMPY state */
-    cdf_bitgen bg;  /* table over pcg (bg.state points into this struct) */
-};
-
-cdf_status cdf_generator_new_list(cdf_rng_kind kind, const char *const *seeds, size_t n, cdf_generator **out,
-                                  cdf_error *err) {
-    if (!out) return cdf_error_set(err, CDF_ERR_ARG, "generator: NULL output pointer");
-    *out = NULL;
-    if (kind != CDF_RNG_NUMPY) return cdf_error_set(err, CDF_ERR_ARG, "generator kind %d: unknown", (int)kind);
-    if (!seeds || n == 0) return cdf_error_set(err, CDF_ERR_ARG, "generator seed list: empty (need at least one seed)");
+/* numpy: list entropy through SeedSequence into PCG64. */
+static cdf_status seed_numpy(cdf_generator *g, const char *const *seeds, size_t n, cdf_error *err) {
     uint32_t *words = NULL; /* [nwords] entropy, each seed's words concatenated */
     size_t nwords = 0;
     for (size_t i = 0; i < n; i++) {
@@ -41,26 +33,143 @@ cdf_status cdf_generator_new_list(cdf_rng_kind kind, const char *const *seeds, s
             return st;
         }
     }
-    cdf_generator *g = cdf_calloc(1, sizeof *g);
-    if (!g) {
-        cdf_free(words);
-        return cdf_error_set(err, CDF_ERR_NOMEM, "generator: out of memory");
-    }
     cdf_seedseq ss;
     cdf_seedseq_init(&ss, words, nwords);
     cdf_free(words);
     uint64_t s[4];
     cdf_seedseq_generate_u64(&ss, s, 4);
+    cdf_pcg64_seed(&g->u.pcg, s);
+    return CDF_OK;
+}
+
+/* numpy-legacy: one int seed -> init_genrand; a list -> init_by_array. */
+static cdf_status seed_legacy(cdf_generator *g, const char *const *seeds, size_t n, int list, cdf_error *err) {
+    uint32_t one;
+    uint32_t *key = n == 1 ? &one : cdf_mallocn(n, sizeof *key); /* [n] init_by_array key */
+    if (!key) return cdf_error_set(err, CDF_ERR_NOMEM, "numpy-legacy seed list: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        int neg;
+        cdf_status st = cdf_seed_parse_int(seeds[i], 0, 0xffffffffu,
+                                           "numpy-legacy (RandomState, else ValueError: Seed must be between 0 and "
+                                           "2**32 - 1)",
+                                           &v, &neg, err);
+        if (st != CDF_OK) {
+            if (key != &one) cdf_free(key);
+            if (n > 1) cdf_error_prefix(err, "generator seed list element %zu", i);
+            return st;
+        }
+        key[i] = (uint32_t)v;
+    }
+    if (list)
+        cdf_legacy_seed_array(&g->u.lg, key, n);
+    else
+        cdf_legacy_seed(&g->u.lg, key[0]);
+    if (key != &one) cdf_free(key);
+    return CDF_OK;
+}
+
+/* Seeds a generator of g->kind (options already in place) from seeds[0..n);
+ * list: the seeds came as a list.  Notices go to err. */
+static cdf_status seed_into(cdf_generator *g, const char *const *seeds, size_t n, int list, cdf_error *err) {
+    if (!seeds || n == 0) return cdf_error_set(err, CDF_ERR_ARG, "generator seed list: empty (need at least one seed)");
+    for (size_t i = 0; i < n; i++)
+        if (!seeds[i]) return cdf_error_set(err, CDF_ERR_ARG, "seed: NULL seed string");
+    cdf_status st = CDF_OK;
+    switch (g->kind) {
+    case CDF_RNG_NUMPY: st = seed_numpy(g, seeds, n, err); break;
+    case CDF_RNG_NUMPY_LEGACY: st = seed_legacy(g, seeds, n, list, err); break;
+    case CDF_RNG_TORCH_CPU:
+    case CDF_RNG_TORCH_CPU_AVX2:
+    case CDF_RNG_TORCH_CUDA: {
+        if (n != 1)
+            return cdf_error_set(err, CDF_ERR_ARG, "%s seed list: torch generators take one integer seed, got %zu",
+                                 cdf_rng_kind_name(g->kind), n);
+        cdf_seed_info info;
+        st = cdf_rng_seed_info(g->kind, seeds[0], &info, err);
+        if (st != CDF_OK) return st;
+        if (g->kind == CDF_RNG_TORCH_CUDA) {
+            g->u.cu.seed = info.initial_seed;
+            g->u.cu.offset = 0; /* manual_seed resets philox_offset_per_thread */
+        } else {
+            int avx2 = g->kind == CDF_RNG_TORCH_CPU_AVX2;
+            cdf_torch_cpu_seed(&g->u.tc, info.initial_seed);
+            g->u.tc.avx2 = avx2;
+        }
+        if (info.reduced) cdf_notice(err, CDF_NOTICE_WARN, "%s", info.notice);
+        break;
+    }
+    }
+    if (st != CDF_OK) return st;
+    if (g->kind == CDF_RNG_TORCH_CUDA) cdf_philox_stream_init(&g->ph, g->u.cu.seed, 0, 0);
+    bind_bitgen(g);
+    return CDF_OK;
+}
+
+static cdf_status check_cuda_options(const cdf_cuda_options *opt, uint32_t *sm, uint32_t *tps, cdf_error *err) {
+    *sm = opt ? opt->sm_count : 0;
+    *tps = opt && opt->threads_per_sm ? opt->threads_per_sm : 2048;
+    if (*tps < 256 || *tps > 4096 || *tps % 256 != 0)
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "torch-cuda threads_per_sm %" PRIu32 ": must be a multiple of 256 in 256 .. 4096", *tps);
+    if (*sm > 65536)
+        return cdf_error_set(err, CDF_ERR_ARG, "torch-cuda sm_count %" PRIu32 ": at most 65536", *sm);
+    return CDF_OK;
+}
+
+static cdf_status make(cdf_rng_kind kind, const char *const *seeds, size_t n, int list, const cdf_cuda_options *opt,
+                       cdf_generator **out, cdf_error *err) {
+    if (!out) return cdf_error_set(err, CDF_ERR_ARG, "generator: NULL output pointer");
+    *out = NULL;
+    if ((unsigned)kind >= CDF_RNG_KIND_COUNT) return cdf_error_set(err, CDF_ERR_ARG, "generator kind %d: unknown", (int)kind);
+    uint32_t sm = 0, tps = 0;
+    if (kind == CDF_RNG_TORCH_CUDA) {
+        cdf_status st = check_cuda_options(opt, &sm, &tps, err);
+        if (st != CDF_OK) return st;
+    }
+    cdf_generator *g = cdf_calloc(1, sizeof *g);
+    if (!g) return cdf_error_set(err, CDF_ERR_NOMEM, "generator: out of memory");
     g->kind = kind;
-    cdf_pcg64_seed(&g->pcg, s);
-    cdf_pcg64_bitgen(&g->pcg, &g->bg);
+    if (kind == CDF_RNG_TORCH_CUDA) {
+        g->u.cu.sm_count = sm;
+        g->u.cu.threads_per_sm = tps;
+    }
+    cdf_status st = seed_into(g, seeds, n, list, err);
+    if (st != CDF_OK) {
+        cdf_free(g);
+        return st;
+    }
     *out = g;
     return CDF_OK;
 }
 
+cdf_status cdf_generator_new_list(cdf_rng_kind kind, const char *const *seeds, size_t n, cdf_generator **out,
+                                  cdf_error *err) {
+    return make(kind, seeds, n, 1, NULL, out, err);
+}
+
 cdf_status cdf_generator_new(cdf_rng_kind kind, const char *seed, cdf_generator **out, cdf_error *err) {
     /* numpy: an int seed and the one-element list [seed] give the same entropy words */
-    return cdf_generator_new_list(kind, &seed, 1, out, err);
+    return make(kind, &seed, 1, 0, NULL, out, err);
+}
+
+cdf_status cdf_generator_new_torch_cuda(const char *seed, const cdf_cuda_options *opt, cdf_generator **out,
+                                        cdf_error *err) {
+    return make(CDF_RNG_TORCH_CUDA, &seed, 1, 0, opt, out, err);
+}
+
+cdf_status cdf_generator_reseed(cdf_generator *g, const char *seed, cdf_error *err) {
+    if (!g) return cdf_error_set(err, CDF_ERR_ARG, "generator reseed: NULL generator");
+    cdf_generator *tmp = cdf_malloc(sizeof *tmp); /* seeded aside: g stays unchanged on error */
+    if (!tmp) return cdf_error_set(err, CDF_ERR_NOMEM, "generator reseed: out of memory");
+    memcpy(tmp, g, sizeof *tmp);
+    cdf_status st = seed_into(tmp, &seed, 1, 0, err);
+    if (st == CDF_OK) {
+        memcpy(g, tmp, sizeof *g);
+        bind_bitgen(g); /* the table must point into g, not tmp */
+    }
+    cdf_free(tmp);
+    return st;
 }
 
 void cdf_generator_free(cdf_generator *g) { cdf_free(g); }
@@ -69,133 +178,98 @@ cdf_rng_kind cdf_generator_kind(const cdf_generator *g) { return g ? g->kind : C
 
 const cdf_bitgen *cdf_generator_bitgen(const cdf_generator *g) { return g ? &g->bg : NULL; }
 
-static int read_os_random(void *buf, size_t len) {
-    unsigned char *p = buf;
-    size_t got = 0;
-#ifdef CDF_HAVE_GETRANDOM
-    while (got < len) {
-        ssize_t r = getrandom(p + got, len - got, 0);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        got += (size_t)r;
+/* ---- simple draws ---- */
+
+static int is_torch_cpu(const cdf_generator *g) {
+    return g->kind == CDF_RNG_TORCH_CPU || g->kind == CDF_RNG_TORCH_CPU_AVX2;
+}
+
+uint64_t cdf_generator_next_u64(cdf_generator *g) {
+    if (!g) return 0;
+    switch (g->kind) {
+    case CDF_RNG_NUMPY: return g->bg.next_u64(g->bg.state);
+    case CDF_RNG_TORCH_CPU:
+    case CDF_RNG_TORCH_CPU_AVX2: return cdf_torch_cpu_random(&g->u.tc);
+    case CDF_RNG_NUMPY_LEGACY: return cdf_mt19937_next(&g->u.lg.mt);
+    case CDF_RNG_TORCH_CUDA: return 0;
     }
-    if (got == len) return 0;
-    got = 0;
-#endif
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f) return -1;
-    got = fread(p, 1, len, f);
-    fclose(f);
-    return got == len ? 0 : -1;
+    return 0;
 }
-
-cdf_status cdf_seed_from_os(char *buf, size_t buflen, cdf_error *err) {
-    if (!buf || buflen < 24) return cdf_error_set(err, CDF_ERR_ARG, "seed buffer: need at least 24 bytes, got %zu", buf ? buflen : 0);
-    uint64_t v;
-    if (read_os_random(&v, sizeof v) != 0)
-        return cdf_error_set(err, CDF_ERR_IO, "/dev/urandom: cannot read random bytes for a seed");
-    snprintf(buf, buflen, "%" PRIu64, v);
-    return CDF_OK;
-}
-
-cdf_status cdf_generator_get_pcg64_state(const cdf_generator *g, cdf_pcg64_state *st, cdf_error *err) {
-    if (!g || !st) return cdf_error_set(err, CDF_ERR_ARG, "generator state: NULL generator or state");
-    if (g->kind != CDF_RNG_NUMPY)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "generator state: kind %d is not PCG64", (int)g->kind);
-    st->state_hi = g->pcg.state.hi;
-    st->state_lo = g->pcg.state.lo;
-    st->inc_hi = g->pcg.inc.hi;
-    st->inc_lo = g->pcg.inc.lo;
-    st->has_uint32 = g->pcg.has_uint32;
-    st->uinteger = g->pcg.uinteger;
-    return CDF_OK;
-}
-
-cdf_status cdf_generator_set_pcg64_state(cdf_generator *g, const cdf_pcg64_state *st, cdf_error *err) {
-    if (!g || !st) return cdf_error_set(err, CDF_ERR_ARG, "generator state: NULL generator or state");
-    if (g->kind != CDF_RNG_NUMPY)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "generator state: kind %d is not PCG64", (int)g->kind);
-    /* numpy stores state and inc as given (even an even inc) */
-    g->pcg.state = cdf_u128_make(st->state_hi, st->state_lo);
-    g->pcg.inc = cdf_u128_make(st->inc_hi, st->inc_lo);
-    g->pcg.has_uint32 = st->has_uint32 != 0;
-    g->pcg.uinteger = st->uinteger;
-    return CDF_OK;
-}
-
-uint64_t cdf_generator_next_u64(cdf_generator *g) { return g ? g->bg.next_u64(g->bg.state) : 0; }
 
 void cdf_generator_random(cdf_generator *g, double *out, size_t n) {
-    if (g && out) cdf_dist_random_fill(&g->bg, out, n);
+    if (!g || !out) return;
+    if (g->kind == CDF_RNG_NUMPY) {
+        cdf_dist_random_fill(&g->bg, out, n);
+    } else if (is_torch_cpu(g)) {
+        cdf_torch_cpu_rand(&g->u.tc, CDF_F64, out, n);
+    } else if (g->kind == CDF_RNG_NUMPY_LEGACY) {
+        for (size_t i = 0; i < n; i++) out[i] = cdf_legacy_double(&g->u.lg);
+    } else {
+        for (size_t i = 0; i < n; i++) out[i] = NAN;
+    }
 }
 
 void cdf_generator_standard_normal(cdf_generator *g, double *out, size_t n) {
-    if (g && out) cdf_dist_standard_normal_fill(&g->bg, out, n);
+    if (!g || !out) return;
+    if (g->kind == CDF_RNG_NUMPY) {
+        cdf_dist_standard_normal_fill(&g->bg, out, n);
+    } else if (is_torch_cpu(g)) {
+        cdf_torch_cpu_randn(&g->u.tc, CDF_F64, out, n);
+    } else if (g->kind == CDF_RNG_NUMPY_LEGACY) {
+        for (size_t i = 0; i < n; i++) out[i] = cdf_legacy_gauss(&g->u.lg);
+    } else {
+        float *f = cdf_mallocn(n ? n : 1, sizeof *f); /* [n] the float32 noise */
+        if (!f) {
+            for (size_t i = 0; i < n; i++) out[i] = NAN;
+            return;
+        }
+        cdf_torch_cuda_randn(&g->u.cu, f, n);
+        for (size_t i = 0; i < n; i++) out[i] = f[i];
+        cdf_free(f);
+    }
 }
 
 void cdf_generator_standard_normal_f32(cdf_generator *g, float *out, size_t n) {
-    if (g && out) cdf_dist_standard_normal_fill_f32(&g->bg, out, n);
+    if (!g || !out) return;
+    if (g->kind == CDF_RNG_NUMPY) {
+        cdf_dist_standard_normal_fill_f32(&g->bg, out, n);
+        return;
+    }
+    int64_t shape[1] = {(int64_t)n};
+    cdf_generator *gens[1] = {g};
+    if (cdf_randn_tensor(gens, 1, shape, 1, CDF_F32, out, NULL) != CDF_OK)
+        for (size_t i = 0; i < n; i++) out[i] = NAN;
 }
 
-/* Draws n float64 normals from g and stores them as dtype at dst (any alignment). */
-static void randn_into(cdf_generator *g, cdf_dtype dtype, unsigned char *dst, size_t n) {
-    double chunk[256]; /* [256] float64 draws awaiting the cast */
-    size_t es = cdf_dtype_size(dtype);
-    for (size_t done = 0; done < n;) {
-        size_t k = n - done < 256 ? n - done : 256;
-        cdf_dist_standard_normal_fill(&g->bg, chunk, k);
-        unsigned char *p = dst + done * es;
-        for (size_t i = 0; i < k; i++) {
+cdf_status cdf_generator_rand(cdf_generator *g, size_t n, cdf_dtype dtype, void *out, cdf_error *err) {
+    if (!g) return cdf_error_set(err, CDF_ERR_ARG, "rand: NULL generator");
+    if (n > 0 && !out) return cdf_error_set(err, CDF_ERR_ARG, "rand: NULL output buffer");
+    unsigned char *dst = out;
+    if (is_torch_cpu(g)) {
+        if (cdf_torch_cpu_rand(&g->u.tc, dtype, out, n) != 0)
+            return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "rand: dtype %s (torch-cpu: float32, float64, float16 or bfloat16)",
+                                 cdf_dtype_name(dtype));
+        return CDF_OK;
+    }
+    if (g->kind == CDF_RNG_NUMPY && (dtype == CDF_F64 || dtype == CDF_F32)) {
+        for (size_t i = 0; i < n; i++) {
             if (dtype == CDF_F64) {
-                memcpy(p + 8 * i, &chunk[i], 8);
-            } else if (dtype == CDF_F32) {
-                float f = (float)chunk[i];
-                memcpy(p + 4 * i, &f, 4);
+                double v = cdf_dist_random(&g->bg);
+                memcpy(dst + 8 * i, &v, 8);
             } else {
-                uint16_t h = cdf_f64_to_f16(chunk[i]);
-                memcpy(p + 2 * i, &h, 2);
+                float v = cdf_dist_random_f32(&g->bg);
+                memcpy(dst + 4 * i, &v, 4);
             }
         }
-        done += k;
+        return CDF_OK;
     }
-}
-
-cdf_status cdf_randn_tensor(cdf_generator *const *gens, size_t ngens, const int64_t *shape, int ndim, cdf_dtype dtype,
-                            void *out, cdf_error *err) {
-    if (!gens || ngens == 0) return cdf_error_set(err, CDF_ERR_ARG, "randn_tensor: no generator given");
-    for (size_t i = 0; i < ngens; i++)
-        if (!gens[i]) return cdf_error_set(err, CDF_ERR_ARG, "randn_tensor: generator %zu is NULL", i);
-    if (ndim < 0 || ndim > CDF_MAX_DIMS || (ndim > 0 && !shape))
-        return cdf_error_set(err, CDF_ERR_ARG, "randn_tensor: bad shape (ndim %d)", ndim);
-    if (dtype != CDF_F64 && dtype != CDF_F32 && dtype != CDF_F16)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "randn_tensor: dtype %s (want float64, float32 or float16)",
-                             cdf_dtype_name(dtype));
-    size_t numel = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0) return cdf_error_set(err, CDF_ERR_SHAPE, "randn_tensor: shape[%d] = %" PRId64 " is negative", d, shape[d]);
-        if (shape[d] > 0 && numel > SIZE_MAX / 8 / (size_t)shape[d])
-            return cdf_error_set(err, CDF_ERR_LIMIT, "randn_tensor: shape too large (dim %d)", d);
-        numel *= (size_t)shape[d];
+    if (g->kind == CDF_RNG_NUMPY_LEGACY && dtype == CDF_F64) {
+        for (size_t i = 0; i < n; i++) {
+            double v = cdf_legacy_double(&g->u.lg);
+            memcpy(dst + 8 * i, &v, 8);
+        }
+        return CDF_OK;
     }
-    if (ngens != 1) {
-        if (ndim == 0 || (uint64_t)shape[0] != (uint64_t)ngens)
-            return cdf_error_set(err, CDF_ERR_ARG,
-                                 "randn_tensor: %zu generators but batch size (shape[0]) is %" PRId64
-                                 " (give one generator or one per batch entry)",
-                                 ngens, ndim > 0 ? shape[0] : (int64_t)0);
-    }
-    if (numel > 0 && !out) return cdf_error_set(err, CDF_ERR_ARG, "randn_tensor: NULL output buffer");
-    for (size_t i = 0; i < ngens; i++) {
-        if (gens[i]->kind != CDF_RNG_NUMPY)
-            return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "randn_tensor: generator %zu has unsupported kind %d", i,
-                                 (int)gens[i]->kind);
-    }
-    if (numel == 0) return CDF_OK;
-    size_t per = numel / ngens; /* elements per generator: the whole tensor, or one (1, ...) slice */
-    unsigned char *dst = out;
-    size_t es = cdf_dtype_size(dtype);
-    for (size_t i = 0; i < ngens; i++) randn_into(gens[i], dtype, dst + i * per * es, per);
-    return CDF_OK;
+    return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "rand: dtype %s is not available for %s generators",
+                         cdf_dtype_name(dtype), cdf_rng_kind_name(g->kind));
 }
