@@ -54,6 +54,7 @@ static double np_interp(double x, const float *fp, int n) {
 /* diffusers _sigma_to_t with numpy 1.24 value-based casting: the float64
  * log-sigma meets the float32 log_sigmas table in float32, w is float32, t float64. */
 static double sigma_to_t(double sigma, const float *log_sigmas, int T) {
+    if (T < 2) return 0.0; /* numpy would index log_sigmas[-1]: meaningless with one training step */
     const double ls64 = log(sigma > 1e-10 ? sigma : (sigma != sigma ? sigma : 1e-10));
     const float ls = (float)ls64;
     /* cumsum(dists >= 0).argmax(): first index where the running count peaks */
@@ -265,7 +266,7 @@ static cdf_status build_multistep(cdf_scheduler *s, build *b) {
         last_t = T - lo;
     }
     b->nts = int_spacing(c, T, last_t, n, b->ts);
-    if (b->nts < 0) return b->nts == -1 ? CDF_ERR_NOMEM : CDF_ERR_ARG;
+    if (b->nts < 0) return b->nts == -1 ? CDF_ERR_NOMEM : CDF_ERR_INTERNAL; /* -2: cannot happen (<= n + 1) */
     b->ts_kind = 2;
     double last = strcmp(c->final_sigmas_type, "sigma_min") == 0 ? sigma_min_last(s) : 0.0;
     const int sigma_min_final = strcmp(c->final_sigmas_type, "sigma_min") == 0;
@@ -450,9 +451,9 @@ cdf_status cdf_sched_build_timesteps(cdf_scheduler *s, int n, cdf_error *err) {
     if (st == CDF_OK && k == CDF_SCHED_HEUN && !interleave_sigmas(s)) st = CDF_ERR_NOMEM;
     free_build(&b);
     if (st == CDF_ERR_NOMEM) return cdf_error_set(err, CDF_ERR_NOMEM, "%s.set_timesteps: out of memory", cls);
-    if (st == CDF_ERR_ARG && err->status != CDF_ERR_ARG)
-        return cdf_error_set(err, CDF_ERR_ARG, "%s.set_timesteps: invalid timestep schedule for %d steps", cls, n);
-    if (st) return st;
+    if (st == CDF_ERR_INTERNAL)
+        return cdf_error_set(err, CDF_ERR_INTERNAL, "%s.set_timesteps: unexpected timestep count for %d steps", cls, n);
+    if (st) return st; /* build_pndm set err itself */
     if (k != CDF_SCHED_PNDM) set_init_sigma(s);
     else s->init_sigma = 1.0f;
     return CDF_OK;
