@@ -148,7 +148,9 @@ cdf_status cdf_sched_config_parse(const cJSON *root, const char *path, cdf_sched
  * (its defaulted ones disappear, as in diffusers).  The new class's __init__
  * normalisations apply (DPM: algorithm_type deis -> dpmsolver++, solver_type
  * bh1/bh2/logrho -> midpoint; UniPC: midpoint/heun/logrho -> bh2).  Validates
- * the result for the new class (CDF_ERR_CONFIG naming the field). */
+ * the source config for its class first (overrides are checked together
+ * there), then the result for the new class (CDF_ERR_CONFIG naming the field);
+ * cfg is unchanged on failure. */
 cdf_status cdf_sched_config_convert(cdf_sched_config *cfg, cdf_sched_kind to, cdf_error *err);
 
 /* Overrides one field as from_config(**overrides) would, e.g.
