@@ -80,7 +80,7 @@ static void test_config_errors(void **state) {
     expect_parse_error("{\"steps_offset\": 0.5}", CDF_ERR_CONFIG, "steps_offset", "0.5");
     expect_parse_error("{\"thresholding\": true, \"dynamic_thresholding_ratio\": 1.5}", CDF_ERR_CONFIG,
                        "dynamic_thresholding_ratio", "1.5");
-    expect_parse_error("{\"_class_name\": \"PNDMScheduler\"}", CDF_ERR_UNSUPPORTED, "_class_name", "PNDMScheduler");
+    expect_parse_error("{\"_class_name\": \"KDPM2DiscreteScheduler\"}", CDF_ERR_UNSUPPORTED, "_class_name", "KDPM2DiscreteScheduler");
     expect_parse_error("{\"_class_name\": 7}", CDF_ERR_CONFIG, "_class_name", NULL);
 
     /* what diffusers accepts */

@@ -107,14 +107,9 @@ static void test_schedules(void **state) {
         printf("  %s: betas %zu/%zu differ (max %.3g), alphas_cumprod %zu/%zu (max %.3g)\n", js, db, nb, eb, da, na,
                ea);
         cdf_free(js);
-        if (strcmp(cfg.beta_schedule, "sigmoid") == 0) {
-            /* torch.sigmoid uses SLEEF's vectorized expf (1-ulp): not bit-reproducible with libm */
-            assert_true(eb <= 2e-9);
-            assert_true(ea <= 1e-6);
-        } else {
-            assert_int_equal(db, 0);
-            assert_int_equal(da, 0);
-        }
+        /* sigmoid included: torch.sigmoid's SLEEF expf is reproduced (sched_fmath) */
+        assert_int_equal(db, 0);
+        assert_int_equal(da, 0);
         free(betas);
         free(ac);
         cdf_scheduler_free(s);
@@ -178,10 +173,7 @@ static void test_steps(void **state) {
         const cJSON *uc = cJSON_GetObjectItem(c, "use_clipped_model_output");
         cdf_sched_step_opts o = {cJSON_GetObjectItem(c, "eta")->valuedouble,
                                  cJSON_IsNull(uc) ? -1 : cJSON_IsTrue(uc) ? 1 : 0};
-        /* exp/log of torch are SLEEF's (1 ulp): those paths get a tolerance, the rest must be exact */
-        int transcendental = strstr(cfg.variance_type, "log") || strcmp(cfg.variance_type, "learned_range") == 0 ||
-                             strcmp(cfg.beta_schedule, "sigmoid") == 0;
-        transcendental &= cfg.kind == CDF_SCHED_DDPM;
+        /* torch's SLEEF exp/log are reproduced: every path must be bit-exact */
         const cJSON *st;
         cJSON_ArrayForEach(st, cJSON_GetObjectItem(c, "steps")) {
             int i = cJSON_GetObjectItem(st, "index")->valueint;
@@ -202,10 +194,7 @@ static void test_steps(void **state) {
             size_t d = count_diff(got, want, ns, &e);
             printf("  %-34s step %2d (t=%4lld): %3zu/%zu differ, max %.3g\n", name, i,
                    (long long)cdf_scheduler_timestep(s, i), d, ns, e);
-            if (transcendental)
-                assert_true(e <= 2e-6);
-            else
-                assert_int_equal(d, 0);
+            assert_int_equal(d, 0);
             /* batch invariance */
             for (int b = 0; b < B; b++) {
                 size_t one = (size_t)C * sp;

@@ -3,6 +3,7 @@
  * to float32 in the order of the Python expression. */
 #include <string.h>
 
+#include "schedulers/sched_fmath.h"
 #include "schedulers/sched_internal.h"
 
 enum { VAR_FIXED_SMALL, VAR_FIXED_SMALL_LOG, VAR_FIXED_LARGE, VAR_FIXED_LARGE_LOG, VAR_LEARNED, VAR_LEARNED_RANGE };
@@ -49,10 +50,10 @@ static void ddpm_coefficients(const cdf_scheduler *s, int64_t t, int vkind, ddpm
     float var = b_prev / b_t;
     var = var * cur_beta;
     if (!(var != var) && var < 1e-20f) var = 1e-20f;
-    c->min_log = logf(var);
-    c->max_log = logf(cur_beta);
+    c->min_log = cdf_sleef_logf(var); /* torch.log: SLEEF */
+    c->max_log = cdf_sleef_logf(cur_beta);
     switch (vkind) {
-    case VAR_FIXED_SMALL_LOG: c->std = expf(0.5f * c->min_log); break;
+    case VAR_FIXED_SMALL_LOG: c->std = cdf_sleef_expf(0.5f * c->min_log); break;
     case VAR_FIXED_LARGE: c->std = sqrtf(cur_beta); break;
     case VAR_FIXED_LARGE_LOG: c->std = sqrtf(c->max_log); break; /* as diffusers: sqrt of a log */
     default: c->std = sqrtf(var); break;
@@ -68,7 +69,7 @@ static inline float noise_term(int vkind, const ddpm_coefs *c, const float *pv, 
         float hi = frac * c->max_log;
         float lo = (1.0f - frac) * c->min_log;
         float v = hi + lo;
-        return expf(0.5f * v) * z;
+        return cdf_sleef_expf(0.5f * v) * z;
     }
     return c->std * z;
 }

@@ -1,15 +1,17 @@
-/* scheduler_config.json for DDPMScheduler / DDIMScheduler with diffusers 0.32
- * ConfigMixin semantics: class defaults for missing keys, `_use_default_values`,
- * keys of compatible schedulers kept silently, unknown keys kept with a notice,
- * from_config conversion between the two classes, canonical JSON. */
+/* scheduler_config.json with diffusers 0.32 ConfigMixin semantics for the nine
+ * scheduler classes: class defaults for missing keys, `_use_default_values`,
+ * keys of other classes kept as hidden keys, unknown keys kept with a notice,
+ * from_config conversion and overrides, __init__ normalisations, validation,
+ * canonical JSON. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "io/json.h"
-#include "schedulers/scheduler.h"
+#include "schedulers/sched_fields.h"
 
-/* Init keys of every scheduler compatible with DDPM/DDIM
+/* Init keys of every scheduler compatible with these classes
  * (KarrasDiffusionSchedulers): diffusers drops these without a warning when
  * the class does not use them.  "quantization_config" is dropped silently too. */
 static const char *const k_compatible_keys[] = {
@@ -22,64 +24,53 @@ static const char *const k_compatible_keys[] = {
     "use_exponential_sigmas", "use_flow_sigmas", "use_karras_sigmas", "use_lu_lambdas", "variance_type",
     "quantization_config", NULL};
 
-/* The fields this file models, with their bit. */
-typedef struct field_def {
-    const char *name;
-    uint32_t bit;
-} field_def;
-
-static const field_def k_fields[] = {
-    {"num_train_timesteps", CDF_SCHED_F_NUM_TRAIN_TIMESTEPS},
-    {"beta_start", CDF_SCHED_F_BETA_START},
-    {"beta_end", CDF_SCHED_F_BETA_END},
-    {"beta_schedule", CDF_SCHED_F_BETA_SCHEDULE},
-    {"trained_betas", CDF_SCHED_F_TRAINED_BETAS},
-    {"variance_type", CDF_SCHED_F_VARIANCE_TYPE},
-    {"clip_sample", CDF_SCHED_F_CLIP_SAMPLE},
-    {"set_alpha_to_one", CDF_SCHED_F_SET_ALPHA_TO_ONE},
-    {"steps_offset", CDF_SCHED_F_STEPS_OFFSET},
-    {"prediction_type", CDF_SCHED_F_PREDICTION_TYPE},
-    {"thresholding", CDF_SCHED_F_THRESHOLDING},
-    {"dynamic_thresholding_ratio", CDF_SCHED_F_DYNAMIC_THRESHOLDING_RATIO},
-    {"clip_sample_range", CDF_SCHED_F_CLIP_SAMPLE_RANGE},
-    {"sample_max_value", CDF_SCHED_F_SAMPLE_MAX_VALUE},
-    {"timestep_spacing", CDF_SCHED_F_TIMESTEP_SPACING},
-    {"rescale_betas_zero_snr", CDF_SCHED_F_RESCALE_BETAS_ZERO_SNR},
+static const struct {
+    const char *cls, *short1, *short2;
+} k_names[CDF_SCHED_N_KINDS] = {
+    {"DDPMScheduler", "ddpm", NULL},
+    {"DDIMScheduler", "ddim", NULL},
+    {"PNDMScheduler", "pndm", NULL},
+    {"EulerDiscreteScheduler", "euler", NULL},
+    {"EulerAncestralDiscreteScheduler", "euler-a", NULL},
+    {"LMSDiscreteScheduler", "lms", NULL},
+    {"HeunDiscreteScheduler", "heun", NULL},
+    {"DPMSolverMultistepScheduler", "dpm++2m", "dpmpp-2m"},
+    {"UniPCMultistepScheduler", "unipc", NULL},
 };
-#define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
 const char *cdf_sched_kind_name(cdf_sched_kind kind) {
-    return kind == CDF_SCHED_DDIM ? "DDIMScheduler" : "DDPMScheduler";
+    if ((int)kind < 0 || (int)kind >= CDF_SCHED_N_KINDS) return "?";
+    return k_names[kind].cls;
 }
 
-/* The field a class does not have in its __init__ (kept only as a hidden key). */
-static uint32_t foreign_bit(cdf_sched_kind kind) {
-    return kind == CDF_SCHED_DDIM ? CDF_SCHED_F_VARIANCE_TYPE : CDF_SCHED_F_SET_ALPHA_TO_ONE;
+static int class_kind(const char *name, cdf_sched_kind *out) {
+    for (int k = 0; k < CDF_SCHED_N_KINDS; k++)
+        if (strcmp(name, k_names[k].cls) == 0) {
+            *out = (cdf_sched_kind)k;
+            return 1;
+        }
+    return 0;
 }
 
-void cdf_sched_config_defaults(cdf_sched_config *cfg, cdf_sched_kind kind) {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->kind = kind;
-    cfg->num_train_timesteps = 1000;
-    cfg->beta_start = 0.0001;
-    cfg->beta_end = 0.02;
-    strcpy(cfg->beta_schedule, "linear");
-    cfg->clip_sample = 1;
-    cfg->clip_sample_range = 1.0;
-    cfg->set_alpha_to_one = 1;
-    cfg->steps_offset = 0;
-    strcpy(cfg->prediction_type, "epsilon");
-    cfg->thresholding = 0;
-    cfg->dynamic_thresholding_ratio = 0.995;
-    cfg->sample_max_value = 1.0;
-    strcpy(cfg->timestep_spacing, "leading");
-    cfg->rescale_betas_zero_snr = 0;
-    strcpy(cfg->variance_type, "fixed_small");
+cdf_status cdf_sched_kind_from_name(const char *name, cdf_sched_kind *out, cdf_error *err) {
+    if (name && class_kind(name, out)) return CDF_OK;
+    for (int k = 0; name && k < CDF_SCHED_N_KINDS; k++)
+        if (strcasecmp(name, k_names[k].short1) == 0 || (k_names[k].short2 && strcasecmp(name, k_names[k].short2) == 0)) {
+            *out = (cdf_sched_kind)k;
+            return CDF_OK;
+        }
+    return cdf_error_set(err, CDF_ERR_ARG,
+                         "scheduler '%.80s' is unknown: use ddpm, ddim, pndm, euler, euler-a, lms, heun, dpm++2m "
+                         "(dpmpp-2m) or unipc, or a class name (DDPMScheduler, DDIMScheduler, PNDMScheduler, "
+                         "EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, LMSDiscreteScheduler, "
+                         "HeunDiscreteScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler)",
+                         name ? name : "(null)");
 }
 
 void cdf_sched_config_free(cdf_sched_config *cfg) {
     if (!cfg) return;
     cdf_free(cfg->trained_betas);
+    cdf_free(cfg->disable_corrector);
     if (cfg->extra) cJSON_Delete(cfg->extra);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -87,125 +78,15 @@ void cdf_sched_config_free(cdf_sched_config *cfg) {
 cdf_status cdf_sched_config_copy(cdf_sched_config *dst, const cdf_sched_config *src, cdf_error *err) {
     *dst = *src;
     dst->trained_betas = NULL;
+    dst->disable_corrector = NULL;
     dst->extra = NULL;
-    if (src->trained_betas) {
-        dst->trained_betas = cdf_mallocn(src->n_trained_betas ? src->n_trained_betas : 1, sizeof(double));
-        if (!dst->trained_betas) goto nomem;
-        if (src->n_trained_betas)
-            memcpy(dst->trained_betas, src->trained_betas, src->n_trained_betas * sizeof(double));
-    }
-    if (src->extra) {
-        dst->extra = cJSON_Duplicate(src->extra, 1);
-        if (!dst->extra) goto nomem;
-    }
+    if (!cdf_sched_field_copy(cdf_sched_field_by_bit(CDF_SCHED_F_TRAINED_BETAS), dst, src)) goto nomem;
+    if (!cdf_sched_field_copy(cdf_sched_field_by_bit(CDF_SCHED_F_DISABLE_CORRECTOR), dst, src)) goto nomem;
+    if (src->extra && !(dst->extra = cJSON_Duplicate(src->extra, 1))) goto nomem;
     return CDF_OK;
 nomem:
     cdf_sched_config_free(dst);
     return cdf_error_set(err, CDF_ERR_NOMEM, "scheduler config: out of memory copying");
-}
-
-/* Short printable form of a JSON value for messages. */
-static void value_text(const cJSON *v, char *buf, size_t cap) {
-    char *p = cJSON_PrintUnformatted(v);
-    if (!p) {
-        snprintf(buf, cap, "<value>");
-        return;
-    }
-    size_t n = strlen(p);
-    if (n >= cap) {
-        snprintf(buf, cap, "%.*s...", (int)(cap - 4), p);
-    } else {
-        memcpy(buf, p, n + 1);
-    }
-    cJSON_free(p);
-}
-
-static cdf_status bad_type(const char *path, const char *key, const cJSON *v, const char *want, cdf_error *err) {
-    char vt[80];
-    value_text(v, vt, sizeof vt);
-    return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s' must be %s, got %s", path, key, want, vt);
-}
-
-/* Readers: leave the default when the key is absent, set the given bit when present. */
-static cdf_status rd_number(const cJSON *o, const char *path, const char *key, uint32_t bit, double *out,
-                            uint32_t *given, cdf_error *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return CDF_OK;
-    if (!cJSON_IsNumber(v)) return bad_type(path, key, v, "a number", err);
-    *out = v->valuedouble;
-    *given |= bit;
-    return CDF_OK;
-}
-
-static cdf_status rd_int(const cJSON *o, const char *path, const char *key, uint32_t bit, int *out,
-                         uint32_t *given, cdf_error *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return CDF_OK;
-    if (!cJSON_IsNumber(v) || floor(v->valuedouble) != v->valuedouble || v->valuedouble < -2147483647.0 ||
-        v->valuedouble > 2147483647.0)
-        return bad_type(path, key, v, "an integer", err);
-    *out = (int)v->valuedouble;
-    *given |= bit;
-    return CDF_OK;
-}
-
-/* Python truthiness of a JSON value: bools, null (false) and numbers. */
-static cdf_status rd_bool(const cJSON *o, const char *path, const char *key, uint32_t bit, int *out,
-                          uint32_t *given, cdf_error *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return CDF_OK;
-    if (cJSON_IsBool(v))
-        *out = cJSON_IsTrue(v) ? 1 : 0;
-    else if (cJSON_IsNull(v))
-        *out = 0;
-    else if (cJSON_IsNumber(v))
-        *out = v->valuedouble != 0.0;
-    else
-        return bad_type(path, key, v, "true or false", err);
-    *given |= bit;
-    return CDF_OK;
-}
-
-static cdf_status rd_string(const cJSON *o, const char *path, const char *key, uint32_t bit, char out[32],
-                            uint32_t *given, int null_drops, cdf_error *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) return CDF_OK;
-    if (cJSON_IsNull(v) && null_drops) return CDF_OK;
-    if (!cJSON_IsString(v)) return bad_type(path, key, v, "a string", err);
-    if (strlen(v->valuestring) >= 32)
-        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s': unknown value '%.60s'", path, key, v->valuestring);
-    strcpy(out, v->valuestring);
-    *given |= bit;
-    return CDF_OK;
-}
-
-static cdf_status rd_betas(const cJSON *o, const char *path, cdf_sched_config *cfg, cdf_error *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "trained_betas");
-    if (!v) return CDF_OK;
-    cfg->given |= CDF_SCHED_F_TRAINED_BETAS;
-    if (cJSON_IsNull(v)) return CDF_OK;
-    if (!cJSON_IsArray(v)) return bad_type(path, "trained_betas", v, "null or an array of numbers", err);
-    int n = cJSON_GetArraySize(v);
-    double *b = cdf_mallocn(n > 0 ? (size_t)n : 1, sizeof *b);
-    if (!b) return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory reading 'trained_betas'", path);
-    int i = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, v) {
-        if (!cJSON_IsNumber(it)) {
-            cdf_free(b);
-            return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'trained_betas'[%d] must be a number", path, i);
-        }
-        b[i++] = it->valuedouble;
-    }
-    cfg->trained_betas = b;
-    cfg->n_trained_betas = (size_t)n;
-    return CDF_OK;
-}
-
-static int is_modelled(const char *key) {
-    for (size_t i = 0; i < N_FIELDS; i++)
-        if (strcmp(k_fields[i].name, key) == 0) return 1;
-    return 0;
 }
 
 static int one_of(const char *v, const char *const *list) {
@@ -214,45 +95,175 @@ static int one_of(const char *v, const char *const *list) {
     return 0;
 }
 
-cdf_status cdf_sched_config_validate(const cdf_sched_config *cfg, const char *path, cdf_error *err) {
-    static const char *const schedules[] = {"linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid", NULL};
-    static const char *const preds[] = {"epsilon", "sample", "v_prediction", NULL};
+static cdf_status bad_value(const char *path, const char *field, const char *value, const char *cls,
+                            const char *choices, cdf_error *err) {
+    return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s': '%s' is not supported by %s (%s)", path, field, value,
+                         cls, choices);
+}
+
+static int is_dpm_plus(const char *alg) { return strcmp(alg, "dpmsolver++") == 0 || strcmp(alg, "sde-dpmsolver++") == 0; }
+
+/* The prediction types a class's step() can accept at all (cross-field limits in cross_checks). */
+static const char *pred_choices(cdf_sched_kind k) {
+    switch (k) {
+    case CDF_SCHED_PNDM:
+    case CDF_SCHED_EULER_ANCESTRAL: return "epsilon v_prediction";
+    case CDF_SCHED_EULER: return "epsilon v_prediction sample original_sample";
+    case CDF_SCHED_DPMSOLVER_MULTISTEP:
+    case CDF_SCHED_UNIPC_MULTISTEP: return "epsilon sample v_prediction flow_prediction";
+    default: return "epsilon sample v_prediction";
+    }
+}
+
+static int word_in(const char *v, const char *words) {
+    size_t n = strlen(v);
+    for (const char *p = words; *p;) {
+        const char *e = strchr(p, ' ');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static cdf_status bad_words(const char *path, const char *field, const char *value, const char *cls,
+                            const char *words, cdf_error *err) {
+    char choices[96];
+    snprintf(choices, sizeof choices, "%s", words);
+    for (char *p = choices; *p; p++)
+        if (*p == ' ') *p = ',';
+    return bad_value(path, field, value, cls, choices, err);
+}
+
+/* Checks of one field's value for the class, independent of the other fields
+ * (what an override can be refused for on its own). */
+static cdf_status check_field(const cdf_sched_config *c, uint64_t bit, const char *path, cdf_error *err) {
+    const char *cls = cdf_sched_kind_name(c->kind);
+    const cdf_sched_kind k = c->kind;
     static const char *const spacings[] = {"leading", "trailing", "linspace", NULL};
-    static const char *const variances[] = {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log",
-                                            "learned", "learned_range", NULL};
-    const char *cls = cdf_sched_kind_name(cfg->kind);
-    if (cfg->num_train_timesteps < 1 || cfg->num_train_timesteps > CDF_SCHED_MAX_TRAIN_TIMESTEPS)
-        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'num_train_timesteps': value %d is not in [1, %d]", path,
-                             cfg->num_train_timesteps, CDF_SCHED_MAX_TRAIN_TIMESTEPS);
-    if (cfg->trained_betas) {
-        if (cfg->n_trained_betas != (size_t)cfg->num_train_timesteps)
-            return cdf_error_set(err, CDF_ERR_CONFIG,
-                                 "%s: field 'trained_betas': has %zu values but num_train_timesteps is %d", path,
-                                 cfg->n_trained_betas, cfg->num_train_timesteps);
-    } else {
-        int ok = one_of(cfg->beta_schedule, schedules) &&
-                 !(cfg->kind == CDF_SCHED_DDIM && strcmp(cfg->beta_schedule, "sigmoid") == 0);
+    static const char *const finals[] = {"zero", "sigma_min", NULL};
+    if (bit == CDF_SCHED_F_NUM_TRAIN_TIMESTEPS) {
+        if (c->num_train_timesteps < 1 || c->num_train_timesteps > CDF_SCHED_MAX_TRAIN_TIMESTEPS)
+            return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'num_train_timesteps': value %d is not in [1, %d]",
+                                 path, c->num_train_timesteps, CDF_SCHED_MAX_TRAIN_TIMESTEPS);
+    } else if (bit == CDF_SCHED_F_BETA_SCHEDULE) {
+        static const char *const common[] = {"linear", "scaled_linear", "squaredcos_cap_v2", NULL};
+        int ok = c->trained_betas || one_of(c->beta_schedule, common) ||
+                 (k == CDF_SCHED_DDPM && strcmp(c->beta_schedule, "sigmoid") == 0) ||
+                 (k == CDF_SCHED_HEUN && strcmp(c->beta_schedule, "exp") == 0);
         if (!ok)
             return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'beta_schedule': '%s' is not implemented for %s", path,
-                                 cfg->beta_schedule, cls);
+                                 c->beta_schedule, cls);
+    } else if (bit == CDF_SCHED_F_PREDICTION_TYPE) {
+        if (!word_in(c->prediction_type, pred_choices(k)))
+            return bad_words(path, "prediction_type", c->prediction_type, cls, pred_choices(k), err);
+    } else if (bit == CDF_SCHED_F_TIMESTEP_SPACING) {
+        if (!one_of(c->timestep_spacing, spacings))
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s: field 'timestep_spacing': '%s' is not supported (linspace, leading or trailing)",
+                                 path, c->timestep_spacing);
+    } else if (bit == CDF_SCHED_F_VARIANCE_TYPE && k == CDF_SCHED_DDPM) {
+        static const char *const variances[] = {"fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log",
+                                                "learned", "learned_range", "", NULL};
+        if (!one_of(c->variance_type, variances))
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s: field 'variance_type': '%s' is not one of fixed_small, fixed_small_log, "
+                                 "fixed_large, fixed_large_log, learned, learned_range",
+                                 path, c->variance_type);
+    } else if (bit == CDF_SCHED_F_INTERPOLATION_TYPE) {
+        static const char *const interps[] = {"linear", "log_linear", NULL};
+        if (!one_of(c->interpolation_type, interps))
+            return bad_value(path, "interpolation_type", c->interpolation_type, cls, "linear, log_linear", err);
+    } else if (bit == CDF_SCHED_F_FINAL_SIGMAS_TYPE) {
+        if (!one_of(c->final_sigmas_type, finals))
+            return bad_value(path, "final_sigmas_type", c->final_sigmas_type, cls, "zero, sigma_min", err);
+    } else if (bit == CDF_SCHED_F_USE_BETA_SIGMAS) {
+        if (c->use_beta_sigmas)
+            return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                                 "%s: field 'use_beta_sigmas': true is not supported (scipy.stats.beta.ppf sigmas)", path);
+    } else if (bit == CDF_SCHED_F_SOLVER_ORDER) {
+        if (c->solver_order < 1 || c->solver_order > CDF_SCHED_MAX_SOLVER_ORDER)
+            return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'solver_order': %d is not in [1, %d]", path,
+                                 c->solver_order, CDF_SCHED_MAX_SOLVER_ORDER);
+    } else if (bit == CDF_SCHED_F_ALGORITHM_TYPE) {
+        static const char *const algs[] = {"dpmsolver++", "dpmsolver", "sde-dpmsolver++", "sde-dpmsolver", "deis", NULL};
+        if (!one_of(c->algorithm_type, algs))
+            return bad_value(path, "algorithm_type", c->algorithm_type, cls,
+                             "dpmsolver++, dpmsolver, sde-dpmsolver++, sde-dpmsolver", err);
+    } else if (bit == CDF_SCHED_F_SOLVER_TYPE) {
+        /* each class maps the other's names onto its default (register_to_config in __init__) */
+        static const char *const solvers[] = {"midpoint", "heun", "logrho", "bh1", "bh2", NULL};
+        if (!one_of(c->solver_type, solvers))
+            return bad_value(path, "solver_type", c->solver_type, cls,
+                             k == CDF_SCHED_UNIPC_MULTISTEP ? "bh1, bh2" : "midpoint, heun", err);
     }
-    if (!one_of(cfg->prediction_type, preds))
-        return cdf_error_set(err, CDF_ERR_CONFIG,
-                             "%s: field 'prediction_type': '%s' must be one of epsilon, sample or v_prediction", path,
-                             cfg->prediction_type);
-    if (!one_of(cfg->timestep_spacing, spacings))
-        return cdf_error_set(err, CDF_ERR_CONFIG,
-                             "%s: field 'timestep_spacing': '%s' is not supported (linspace, leading or trailing)", path,
-                             cfg->timestep_spacing);
-    if (cfg->kind == CDF_SCHED_DDPM && !one_of(cfg->variance_type, variances))
-        return cdf_error_set(err, CDF_ERR_CONFIG,
-                             "%s: field 'variance_type': '%s' is not one of fixed_small, fixed_small_log, fixed_large, "
-                             "fixed_large_log, learned, learned_range",
-                             path, cfg->variance_type);
-    if (cfg->thresholding && !(cfg->dynamic_thresholding_ratio >= 0.0 && cfg->dynamic_thresholding_ratio <= 1.0))
-        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'dynamic_thresholding_ratio': %g must be in [0, 1]", path,
-                             cfg->dynamic_thresholding_ratio);
     return CDF_OK;
+}
+
+/* Checks that involve several fields (diffusers' __init__ / set_timesteps / step errors). */
+static cdf_status cross_checks(const cdf_sched_config *c, const char *path, cdf_error *err) {
+    const char *cls = cdf_sched_kind_name(c->kind);
+    const cdf_sched_kind k = c->kind;
+    if (c->trained_betas && c->n_trained_betas != (size_t)c->num_train_timesteps)
+        return cdf_error_set(err, CDF_ERR_CONFIG,
+                             "%s: field 'trained_betas': has %zu values but num_train_timesteps is %d", path,
+                             c->n_trained_betas, c->num_train_timesteps);
+    if (cdf_sched_owns(k, CDF_SCHED_F_THRESHOLDING) && c->thresholding &&
+        !(c->dynamic_thresholding_ratio >= 0.0 && c->dynamic_thresholding_ratio <= 1.0))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'dynamic_thresholding_ratio': %g must be in [0, 1]", path,
+                             c->dynamic_thresholding_ratio);
+    if (cdf_sched_owns(k, CDF_SCHED_F_USE_KARRAS_SIGMAS) &&
+        c->use_karras_sigmas + c->use_exponential_sigmas + c->use_beta_sigmas > 1)
+        return cdf_error_set(err, CDF_ERR_CONFIG,
+                             "%s: fields 'use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas': only one "
+                             "of them can be true for %s",
+                             path, cls);
+    if (k == CDF_SCHED_DPMSOLVER_MULTISTEP) {
+        if (!is_dpm_plus(c->algorithm_type) && strcmp(c->final_sigmas_type, "zero") == 0)
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s: field 'final_sigmas_type': 'zero' is not supported for algorithm_type '%s' "
+                                 "(use 'sigma_min')",
+                                 path, c->algorithm_type);
+        if (strcmp(c->algorithm_type, "sde-dpmsolver") == 0 && c->solver_order >= 3)
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s: field 'solver_order': %d is not supported with algorithm_type 'sde-dpmsolver' "
+                                 "(diffusers has no third-order update for it)",
+                                 path, c->solver_order);
+        if (!is_dpm_plus(c->algorithm_type) && strcmp(c->algorithm_type, "deis") != 0 &&
+            strcmp(c->prediction_type, "flow_prediction") == 0)
+            return bad_value(path, "prediction_type", c->prediction_type, cls,
+                             "epsilon, sample, v_prediction with algorithm_type dpmsolver / sde-dpmsolver", err);
+    }
+    if (k == CDF_SCHED_UNIPC_MULTISTEP && !c->predict_x0 && strcmp(c->prediction_type, "flow_prediction") == 0)
+        return bad_value(path, "prediction_type", c->prediction_type, cls,
+                         "epsilon, sample, v_prediction with predict_x0 false", err);
+    return CDF_OK;
+}
+
+cdf_status cdf_sched_config_validate(const cdf_sched_config *c, const char *path, cdf_error *err) {
+    if ((int)c->kind < 0 || (int)c->kind >= CDF_SCHED_N_KINDS)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s: unknown scheduler kind %d", path, (int)c->kind);
+    for (const uint64_t *b = cdf_sched_class_fields(c->kind); *b; b++) {
+        cdf_status s = check_field(c, *b, path, err);
+        if (s) return s;
+    }
+    return cross_checks(c, path, err);
+}
+
+/* register_to_config calls of the __init__ methods that rewrite a value
+ * (applied whenever the config is used: conversion, scheduler, JSON). */
+void cdf_sched_config_normalize(cdf_sched_config *c) {
+    if (c->kind == CDF_SCHED_DPMSOLVER_MULTISTEP) {
+        if (strcmp(c->algorithm_type, "deis") == 0) strcpy(c->algorithm_type, "dpmsolver++");
+        if (strcmp(c->solver_type, "logrho") == 0 || strcmp(c->solver_type, "bh1") == 0 ||
+            strcmp(c->solver_type, "bh2") == 0)
+            strcpy(c->solver_type, "midpoint");
+    } else if (c->kind == CDF_SCHED_UNIPC_MULTISTEP) {
+        if (strcmp(c->solver_type, "midpoint") == 0 || strcmp(c->solver_type, "heun") == 0 ||
+            strcmp(c->solver_type, "logrho") == 0)
+            strcpy(c->solver_type, "bh2");
+    }
 }
 
 /* A copy of root without the keys named in its `_use_default_values` list
@@ -274,59 +285,36 @@ static cJSON *drop_used_defaults(const cJSON *root, const char *path, cdf_status
     return copy;
 }
 
-static cdf_status read_fields(const cJSON *o, const char *path, cdf_sched_config *c, cdf_error *err) {
-    cdf_status s;
-    uint32_t *g = &c->given;
-    /* Null is only meaningful for trained_betas and the truthy flags; the
-     * other class's string field may be null and is then dropped. */
-    const int ddim = c->kind == CDF_SCHED_DDIM;
-    if ((s = rd_int(o, path, "num_train_timesteps", CDF_SCHED_F_NUM_TRAIN_TIMESTEPS, &c->num_train_timesteps, g,
-                    err)))
-        return s;
-    if ((s = rd_number(o, path, "beta_start", CDF_SCHED_F_BETA_START, &c->beta_start, g, err))) return s;
-    if ((s = rd_number(o, path, "beta_end", CDF_SCHED_F_BETA_END, &c->beta_end, g, err))) return s;
-    if ((s = rd_string(o, path, "beta_schedule", CDF_SCHED_F_BETA_SCHEDULE, c->beta_schedule, g, 0, err))) return s;
-    if ((s = rd_betas(o, path, c, err))) return s;
-    if ((s = rd_string(o, path, "variance_type", CDF_SCHED_F_VARIANCE_TYPE, c->variance_type, g, ddim, err)))
-        return s;
-    if ((s = rd_bool(o, path, "clip_sample", CDF_SCHED_F_CLIP_SAMPLE, &c->clip_sample, g, err))) return s;
-    if ((s = rd_bool(o, path, "set_alpha_to_one", CDF_SCHED_F_SET_ALPHA_TO_ONE, &c->set_alpha_to_one, g, err)))
-        return s;
-    if ((s = rd_int(o, path, "steps_offset", CDF_SCHED_F_STEPS_OFFSET, &c->steps_offset, g, err))) return s;
-    if ((s = rd_string(o, path, "prediction_type", CDF_SCHED_F_PREDICTION_TYPE, c->prediction_type, g, 0, err)))
-        return s;
-    if ((s = rd_bool(o, path, "thresholding", CDF_SCHED_F_THRESHOLDING, &c->thresholding, g, err))) return s;
-    if ((s = rd_number(o, path, "dynamic_thresholding_ratio", CDF_SCHED_F_DYNAMIC_THRESHOLDING_RATIO,
-                       &c->dynamic_thresholding_ratio, g, err)))
-        return s;
-    if ((s = rd_number(o, path, "clip_sample_range", CDF_SCHED_F_CLIP_SAMPLE_RANGE, &c->clip_sample_range, g, err)))
-        return s;
-    if ((s = rd_number(o, path, "sample_max_value", CDF_SCHED_F_SAMPLE_MAX_VALUE, &c->sample_max_value, g, err)))
-        return s;
-    if ((s = rd_string(o, path, "timestep_spacing", CDF_SCHED_F_TIMESTEP_SPACING, c->timestep_spacing, g, 0, err)))
-        return s;
-    if ((s = rd_bool(o, path, "rescale_betas_zero_snr", CDF_SCHED_F_RESCALE_BETAS_ZERO_SNR,
-                     &c->rescale_betas_zero_snr, g, err)))
-        return s;
-    return CDF_OK;
-}
-
-/* Keeps every non-private key this file does not model (diffusers registers them as hidden config). */
-static cdf_status keep_extra(const cJSON *o, const char *path, cdf_sched_config *c, cdf_error *err) {
-    const cJSON *it;
-    cJSON_ArrayForEach(it, o) {
-        if (!it->string || it->string[0] == '_' || is_modelled(it->string)) continue;
-        if (!c->extra && !(c->extra = cJSON_CreateObject())) goto nomem;
-        cJSON *dup = cJSON_Duplicate(it, 1);
-        if (!dup) goto nomem;
-        if (!cJSON_AddItemToObject(c->extra, it->string, dup)) {
-            cJSON_Delete(dup);
-            goto nomem;
-        }
+static cdf_status add_extra(cdf_sched_config *c, const cJSON *it, const char *path, cdf_error *err) {
+    if (!c->extra && !(c->extra = cJSON_CreateObject())) goto nomem;
+    cJSON *dup = cJSON_Duplicate(it, 1);
+    if (!dup) goto nomem;
+    cJSON_DeleteItemFromObjectCaseSensitive(c->extra, it->string);
+    if (!cJSON_AddItemToObject(c->extra, it->string, dup)) {
+        cJSON_Delete(dup);
+        goto nomem;
     }
     return CDF_OK;
 nomem:
     return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory", path);
+}
+
+/* Modelled keys into fields (strictly for the class's own fields; another
+ * class's key of an unexpected type is kept verbatim), the rest into extra. */
+static cdf_status read_keys(const cJSON *o, const char *path, cdf_sched_config *c, cdf_error *err) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, o) {
+        if (!it->string || it->string[0] == '_') continue;
+        const sched_field *f = cdf_sched_field_by_name(it->string);
+        if (f) {
+            cdf_status s = cdf_sched_field_read(f, it, path, c, err);
+            if (s == CDF_OK) continue;
+            if (s != CDF_ERR_CONFIG || cdf_sched_owns(c->kind, f->bit)) return s;
+        }
+        cdf_status s = add_extra(c, it, path, err);
+        if (s) return s;
+    }
+    return CDF_OK;
 }
 
 cdf_status cdf_sched_config_parse(const cJSON *root, const char *path, cdf_sched_config *cfg, cdf_error *err) {
@@ -334,124 +322,195 @@ cdf_status cdf_sched_config_parse(const cJSON *root, const char *path, cdf_sched
     if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: not a JSON object", path);
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "_class_name");
     if (!cls) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '_class_name' is missing", path);
-    if (!cJSON_IsString(cls)) return bad_type(path, "_class_name", cls, "a string", err);
+    if (!cJSON_IsString(cls)) {
+        char vt[80];
+        cdf_sched_value_text(cls, vt, sizeof vt);
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '_class_name' must be a string, got %s", path, vt);
+    }
     cdf_sched_kind kind;
-    if (strcmp(cls->valuestring, "DDPMScheduler") == 0)
-        kind = CDF_SCHED_DDPM;
-    else if (strcmp(cls->valuestring, "DDIMScheduler") == 0)
-        kind = CDF_SCHED_DDIM;
-    else
+    if (!class_kind(cls->valuestring, &kind))
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
                              "%s: field '_class_name': scheduler class '%.80s' is not supported (DDPMScheduler, "
-                             "DDIMScheduler)",
+                             "DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, "
+                             "LMSDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler, "
+                             "UniPCMultistepScheduler)",
                              path, cls->valuestring);
     cdf_sched_config_defaults(cfg, kind);
     cdf_status st;
     cJSON *o = drop_used_defaults(root, path, &st, err);
     if (!o) return st;
-    st = read_fields(o, path, cfg, err);
-    if (st == CDF_OK) st = keep_extra(o, path, cfg, err);
+    st = read_keys(o, path, cfg, err);
     if (st == CDF_OK) {
         cdf_json_notice_unknown(o, path, cdf_sched_kind_name(kind), k_compatible_keys, err);
         st = cdf_sched_config_validate(cfg, path, err);
     }
     cJSON_Delete(o);
+    if (st == CDF_OK) cdf_sched_config_normalize(cfg);
     if (st != CDF_OK) cdf_sched_config_free(cfg);
     return st;
 }
 
-cdf_status cdf_sched_config_convert(cdf_sched_config *cfg, cdf_sched_kind to, cdf_error *err) {
-    if (to != CDF_SCHED_DDPM && to != CDF_SCHED_DDIM)
-        return cdf_error_set(err, CDF_ERR_ARG, "scheduler config: unknown scheduler kind %d", (int)to);
-    if (cfg->kind != to) {
-        cdf_sched_kind from = cfg->kind;
-        cfg->kind = to;
-        /* The new class's own field: its default unless the source config gave it. */
-        uint32_t own = foreign_bit(from);
-        if (!(cfg->given & own)) {
-            cdf_sched_config d;
-            cdf_sched_config_defaults(&d, to);
-            if (to == CDF_SCHED_DDIM)
-                cfg->set_alpha_to_one = d.set_alpha_to_one;
-            else
-                strcpy(cfg->variance_type, d.variance_type);
+/* The class's own fields that were not given: a value kept verbatim in extra
+ * (read strictly now), else the class default. */
+static cdf_status adopt_fields(cdf_sched_config *c, const char *where, cdf_error *err) {
+    cdf_sched_config d;
+    cdf_sched_config_defaults(&d, c->kind);
+    for (const uint64_t *b = cdf_sched_class_fields(c->kind); *b; b++) {
+        if (c->given & *b) continue;
+        const sched_field *f = cdf_sched_field_by_bit(*b);
+        cJSON *kept = c->extra ? cJSON_GetObjectItemCaseSensitive(c->extra, f->name) : NULL;
+        if (kept) {
+            cdf_status s = cdf_sched_field_read(f, kept, where, c, err);
+            if (s) return s;
+            cJSON_DeleteItemFromObjectCaseSensitive(c->extra, f->name);
+        } else if (!cdf_sched_field_copy(f, c, &d)) {
+            return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory", where);
         }
     }
-    char where[64];
-    snprintf(where, sizeof where, "%s.from_config", cdf_sched_kind_name(to));
-    return cdf_sched_config_validate(cfg, where, err);
+    return CDF_OK;
 }
 
-/* ---- canonical JSON ---- */
-
-static int add_field(cJSON *o, const cdf_sched_config *c, uint32_t bit) {
-    cJSON *v = NULL;
-    const char *name = NULL;
-    for (size_t i = 0; i < N_FIELDS; i++)
-        if (k_fields[i].bit == bit) name = k_fields[i].name;
-    switch (bit) {
-    case CDF_SCHED_F_NUM_TRAIN_TIMESTEPS: v = cJSON_CreateNumber(c->num_train_timesteps); break;
-    case CDF_SCHED_F_BETA_START: v = cJSON_CreateNumber(c->beta_start); break;
-    case CDF_SCHED_F_BETA_END: v = cJSON_CreateNumber(c->beta_end); break;
-    case CDF_SCHED_F_BETA_SCHEDULE: v = cJSON_CreateString(c->beta_schedule); break;
-    case CDF_SCHED_F_TRAINED_BETAS:
-        if (c->trained_betas) {
-            v = cJSON_CreateArray();
-            for (size_t i = 0; v && i < c->n_trained_betas; i++) {
-                cJSON *x = cJSON_CreateNumber(c->trained_betas[i]);
-                if (!x || !cJSON_AddItemToArray(v, x)) {
-                    cJSON_Delete(x);
-                    cJSON_Delete(v);
-                    v = NULL;
-                }
-            }
-        } else {
-            v = cJSON_CreateNull();
-        }
-        break;
-    case CDF_SCHED_F_VARIANCE_TYPE: v = cJSON_CreateString(c->variance_type); break;
-    case CDF_SCHED_F_CLIP_SAMPLE: v = cJSON_CreateBool(c->clip_sample); break;
-    case CDF_SCHED_F_SET_ALPHA_TO_ONE: v = cJSON_CreateBool(c->set_alpha_to_one); break;
-    case CDF_SCHED_F_STEPS_OFFSET: v = cJSON_CreateNumber(c->steps_offset); break;
-    case CDF_SCHED_F_PREDICTION_TYPE: v = cJSON_CreateString(c->prediction_type); break;
-    case CDF_SCHED_F_THRESHOLDING: v = cJSON_CreateBool(c->thresholding); break;
-    case CDF_SCHED_F_DYNAMIC_THRESHOLDING_RATIO: v = cJSON_CreateNumber(c->dynamic_thresholding_ratio); break;
-    case CDF_SCHED_F_CLIP_SAMPLE_RANGE: v = cJSON_CreateNumber(c->clip_sample_range); break;
-    case CDF_SCHED_F_SAMPLE_MAX_VALUE: v = cJSON_CreateNumber(c->sample_max_value); break;
-    case CDF_SCHED_F_TIMESTEP_SPACING: v = cJSON_CreateString(c->timestep_spacing); break;
-    case CDF_SCHED_F_RESCALE_BETAS_ZERO_SNR: v = cJSON_CreateBool(c->rescale_betas_zero_snr); break;
-    default: break;
+cdf_status cdf_sched_config_convert(cdf_sched_config *cfg, cdf_sched_kind to, cdf_error *err) {
+    if ((int)to < 0 || (int)to >= CDF_SCHED_N_KINDS)
+        return cdf_error_set(err, CDF_ERR_ARG, "scheduler config: unknown scheduler kind %d", (int)to);
+    char where[64];
+    /* the source object must have existed: its config is valid and normalised */
+    snprintf(where, sizeof where, "%s.config", cdf_sched_kind_name(cfg->kind));
+    cdf_status s = cdf_sched_config_validate(cfg, where, err);
+    if (s) return s;
+    snprintf(where, sizeof where, "%s.from_config", cdf_sched_kind_name(to));
+    cdf_sched_config c;
+    s = cdf_sched_config_copy(&c, cfg, err);
+    if (s) return s;
+    cdf_sched_config_normalize(&c);
+    c.kind = to;
+    s = adopt_fields(&c, where, err);
+    if (!s) s = cdf_sched_config_validate(&c, where, err);
+    if (s) {
+        cdf_sched_config_free(&c);
+        return s;
     }
-    if (!v || !name) return 0;
-    if (!cJSON_AddItemToObject(o, name, v)) {
+    cdf_sched_config_normalize(&c);
+    cdf_sched_config_free(cfg);
+    *cfg = c;
+    return CDF_OK;
+}
+
+/* Non-allocating JSON syntax check of one value (to tell a syntax error from
+ * cJSON running out of memory): returns the end of the value or NULL. */
+static const char *skip_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static const char *json_value_end(const char *p, int depth) {
+    p = skip_ws(p);
+    if (depth > 64) return NULL;
+    if (*p == '"') {
+        for (p++; *p && *p != '"'; p++)
+            if (*p == '\\' && !*++p) return NULL;
+        return *p == '"' ? p + 1 : NULL;
+    }
+    if (*p == '[' || *p == '{') {
+        const char close = *p == '[' ? ']' : '}';
+        const int object = *p == '{';
+        p = skip_ws(p + 1);
+        if (*p == close) return p + 1;
+        for (;;) {
+            if (object) {
+                if (*p != '"' || !(p = json_value_end(p, depth + 1))) return NULL;
+                p = skip_ws(p);
+                if (*p++ != ':') return NULL;
+            }
+            if (!(p = json_value_end(p, depth + 1))) return NULL;
+            p = skip_ws(p);
+            if (*p == close) return p + 1;
+            if (*p++ != ',') return NULL;
+        }
+    }
+    static const char *const words[] = {"true", "false", "null", "-Infinity", "Infinity", "NaN", NULL};
+    for (const char *const *w = words; *w; w++)
+        if (strncmp(p, *w, strlen(*w)) == 0) return p + strlen(*w);
+    const char *q = p;
+    if (*q == '-') q++;
+    if (!(*q >= '0' && *q <= '9')) return NULL;
+    while ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-') q++;
+    return q;
+}
+
+static int json_syntax_ok(const char *text) {
+    const char *e = json_value_end(text, 0);
+    return e && *skip_ws(e) == 0;
+}
+
+/* JSON text to a value; Python's -Infinity / Infinity / NaN become numbers. */
+static cJSON *parse_value(const char *text) {
+    while (*text == ' ' || *text == '\t') text++;
+    if (strcmp(text, "-Infinity") == 0) return cJSON_CreateNumber(-INFINITY);
+    if (strcmp(text, "Infinity") == 0) return cJSON_CreateNumber(INFINITY);
+    if (strcmp(text, "NaN") == 0) return cJSON_CreateNumber(NAN);
+    return cJSON_Parse(text);
+}
+
+cdf_status cdf_sched_config_set(cdf_sched_config *cfg, const char *field, const char *json_value, cdf_error *err) {
+    const char *cls = cdf_sched_kind_name(cfg->kind);
+    const sched_field *f = field ? cdf_sched_field_by_name(field) : NULL;
+    if (!f || !cdf_sched_owns(cfg->kind, f->bit))
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.from_config: field '%s' is not a parameter of %s", cls,
+                             field ? field : "(null)", cls);
+    if (!json_value) return cdf_error_set(err, CDF_ERR_ARG, "%s.from_config: field '%s': no value", cls, field);
+    char where[64];
+    snprintf(where, sizeof where, "%s.from_config", cls);
+    cJSON *v = parse_value(json_value);
+    if (!v && json_syntax_ok(json_value))
+        return cdf_error_set(err, CDF_ERR_NOMEM, "%s: field '%s': out of memory", where, field);
+    if (!v)
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s': value '%.60s' is not valid JSON", where, field,
+                             json_value);
+    cdf_sched_config c;
+    cdf_status s = cdf_sched_config_copy(&c, cfg, err);
+    if (!s) s = cdf_sched_field_read(f, v, where, &c, err);
+    cJSON_Delete(v);
+    if (!s) {
+        if (c.extra) cJSON_DeleteItemFromObjectCaseSensitive(c.extra, f->name);
+        /* only this field's own domain: several overrides apply together, their
+         * combination is checked when the config is used (scheduler, conversion) */
+        s = check_field(&c, f->bit, where, err);
+    }
+    if (s) {
+        cdf_sched_config_free(&c);
+        return s;
+    }
+    cdf_sched_config_free(cfg);
+    *cfg = c;
+    return CDF_OK;
+}
+
+static int add_field(cJSON *o, const cdf_sched_config *c, const sched_field *f) {
+    cJSON *v = cdf_sched_field_json(f, c);
+    if (!v) return 0;
+    if (!cJSON_AddItemToObject(o, f->name, v)) {
         cJSON_Delete(v);
         return 0;
     }
     return 1;
 }
 
-char *cdf_sched_config_to_json(const cdf_sched_config *cfg) {
-    /* __init__ order of each class, then the other class's field when given. */
-    static const uint32_t ddpm_order[] = {
-        CDF_SCHED_F_NUM_TRAIN_TIMESTEPS, CDF_SCHED_F_BETA_START, CDF_SCHED_F_BETA_END,
-        CDF_SCHED_F_BETA_SCHEDULE, CDF_SCHED_F_TRAINED_BETAS, CDF_SCHED_F_VARIANCE_TYPE,
-        CDF_SCHED_F_CLIP_SAMPLE, CDF_SCHED_F_PREDICTION_TYPE, CDF_SCHED_F_THRESHOLDING,
-        CDF_SCHED_F_DYNAMIC_THRESHOLDING_RATIO, CDF_SCHED_F_CLIP_SAMPLE_RANGE, CDF_SCHED_F_SAMPLE_MAX_VALUE,
-        CDF_SCHED_F_TIMESTEP_SPACING, CDF_SCHED_F_STEPS_OFFSET, CDF_SCHED_F_RESCALE_BETAS_ZERO_SNR, 0};
-    static const uint32_t ddim_order[] = {
-        CDF_SCHED_F_NUM_TRAIN_TIMESTEPS, CDF_SCHED_F_BETA_START, CDF_SCHED_F_BETA_END,
-        CDF_SCHED_F_BETA_SCHEDULE, CDF_SCHED_F_TRAINED_BETAS, CDF_SCHED_F_CLIP_SAMPLE,
-        CDF_SCHED_F_SET_ALPHA_TO_ONE, CDF_SCHED_F_STEPS_OFFSET, CDF_SCHED_F_PREDICTION_TYPE,
-        CDF_SCHED_F_THRESHOLDING, CDF_SCHED_F_DYNAMIC_THRESHOLDING_RATIO, CDF_SCHED_F_CLIP_SAMPLE_RANGE,
-        CDF_SCHED_F_SAMPLE_MAX_VALUE, CDF_SCHED_F_TIMESTEP_SPACING, CDF_SCHED_F_RESCALE_BETAS_ZERO_SNR, 0};
+char *cdf_sched_config_to_json(const cdf_sched_config *config) {
+    cdf_sched_config view = *config; /* shallow: only the normalised strings differ */
+    cdf_sched_config_normalize(&view);
+    const cdf_sched_config *cfg = &view;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     char *out = NULL;
     if (!cJSON_AddStringToObject(o, "_class_name", cdf_sched_kind_name(cfg->kind))) goto done;
-    for (const uint32_t *b = cfg->kind == CDF_SCHED_DDIM ? ddim_order : ddpm_order; *b; b++)
-        if (!add_field(o, cfg, *b)) goto done;
-    uint32_t foreign = foreign_bit(cfg->kind);
-    if ((cfg->given & foreign) && !add_field(o, cfg, foreign)) goto done;
+    for (const uint64_t *b = cdf_sched_class_fields(cfg->kind); *b; b++)
+        if (!add_field(o, cfg, cdf_sched_field_by_bit(*b))) goto done;
+    /* hidden keys: other classes' fields the source config gave */
+    for (size_t i = 0; i < cdf_sched_n_fields; i++) {
+        const sched_field *f = &cdf_sched_fields[i];
+        if ((cfg->given & f->bit) && !cdf_sched_owns(cfg->kind, f->bit) && !add_field(o, cfg, f)) goto done;
+    }
     if (cfg->extra) {
         const cJSON *it;
         cJSON_ArrayForEach(it, cfg->extra) {

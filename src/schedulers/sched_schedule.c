@@ -3,7 +3,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "schedulers/sched_fmath.h"
 #include "schedulers/sched_internal.h"
+
+static int cdf_sched_owns_zsnr(cdf_sched_kind k) {
+    return k == CDF_SCHED_DDPM || k == CDF_SCHED_DDIM || k == CDF_SCHED_EULER || k == CDF_SCHED_EULER_ANCESTRAL ||
+           k == CDF_SCHED_DPMSOLVER_MULTISTEP || k == CDF_SCHED_UNIPC_MULTISTEP;
+}
 
 /* torch.linspace for float32 on CPU: step = (end-start)/(steps-1) in float;
  * blocks of 8 (AVX2 Vectorized::arange) while two blocks fit, each from a
@@ -37,17 +43,19 @@ void cdf_sched_cumprod_f32(const float *a, float *out, int64_t n) {
     }
 }
 
-/* diffusers betas_for_alpha_bar(T, 0.999, "cosine"): Python floats, then float32. */
+/* diffusers betas_for_alpha_bar(T, 0.999, "cosine" / "exp"): Python floats, then float32. */
 static double alpha_bar_cos(double t) {
     double c = cos((t + 0.008) / 1.008 * 3.141592653589793 / 2);
     return pow(c, 2.0);
 }
 
-static void betas_cosine(int T, float *betas) {
+static double alpha_bar_exp(double t) { return exp(t * -12.0); }
+
+static void betas_alpha_bar(int T, double (*fn)(double), float *betas) {
     for (int i = 0; i < T; i++) {
         double t1 = (double)i / T;
         double t2 = (double)(i + 1) / T;
-        double b = 1 - alpha_bar_cos(t2) / alpha_bar_cos(t1);
+        double b = 1 - fn(t2) / fn(t1);
         if (0.999 < b) b = 0.999; /* Python min(b, 0.999): keeps b when NaN */
         betas[i] = (float)b;
     }
@@ -79,14 +87,19 @@ cdf_status cdf_sched_make_betas(const cdf_sched_config *cfg, float *betas, cdf_e
         cdf_sched_linspace_f32((float)pow(cfg->beta_start, 0.5), (float)pow(cfg->beta_end, 0.5), T, betas);
         for (int i = 0; i < T; i++) betas[i] = betas[i] * betas[i];
     } else if (strcmp(cfg->beta_schedule, "squaredcos_cap_v2") == 0) {
-        betas_cosine(T, betas);
+        betas_alpha_bar(T, alpha_bar_cos, betas);
+    } else if (strcmp(cfg->beta_schedule, "exp") == 0 && cfg->kind == CDF_SCHED_HEUN) {
+        betas_alpha_bar(T, alpha_bar_exp, betas);
     } else if (strcmp(cfg->beta_schedule, "sigmoid") == 0 && cfg->kind == CDF_SCHED_DDPM) {
-        /* torch.sigmoid(linspace(-6, 6, T)) * (beta_end - beta_start) + beta_start */
+        /* torch.sigmoid(linspace(-6, 6, T)) * (beta_end - beta_start) + beta_start: the
+         * vectorized kernel (SLEEF exp, 16 floats per iteration) up to T - T % 16,
+         * the scalar one (libm exp) on the tail */
         cdf_sched_linspace_f32(-6.0f, 6.0f, T, betas);
         const float range = (float)(cfg->beta_end - cfg->beta_start);
         const float start = (float)cfg->beta_start;
+        const int nvec = T - T % 16;
         for (int i = 0; i < T; i++) {
-            float e = expf(-betas[i]);
+            float e = i < nvec ? cdf_sleef_expf(0.0f - betas[i]) : expf(-betas[i]);
             float sg = 1.0f / (1.0f + e);
             sg = sg * range;
             betas[i] = sg + start;
@@ -95,7 +108,8 @@ cdf_status cdf_sched_make_betas(const cdf_sched_config *cfg, float *betas, cdf_e
         return cdf_error_set(err, CDF_ERR_CONFIG, "scheduler config: field 'beta_schedule': '%s' is not implemented for %s",
                              cfg->beta_schedule, cdf_sched_kind_name(cfg->kind));
     }
-    if (cfg->rescale_betas_zero_snr) {
+    /* only the classes whose __init__ has the flag read it (others keep it as a hidden key) */
+    if (cfg->rescale_betas_zero_snr && cdf_sched_owns_zsnr(cfg->kind)) {
         float *tmp = cdf_mallocn((size_t)T, sizeof *tmp);
         if (!tmp) return cdf_error_set(err, CDF_ERR_NOMEM, "scheduler: out of memory for the schedule");
         rescale_zero_snr(betas, T, tmp);
@@ -104,18 +118,15 @@ cdf_status cdf_sched_make_betas(const cdf_sched_config *cfg, float *betas, cdf_e
     return CDF_OK;
 }
 
-/* numpy.arange(T, 0, -T/n) followed by round() - 1: the length is
- * ceil(T / (T/n)), which can be n + 1; element k is T + k*delta with
- * delta = (T - T/n) - T (numpy's fill from the first two elements). */
-static int trailing_count(int T, int n) {
-    double ratio = (double)T / n;
-    double len = ceil((double)T / ratio);
+/* numpy.arange(start, 0, -ratio): length ceil(start / ratio); element k is
+ * start + k*delta with delta = (start - ratio) - start (numpy's fill from the
+ * first two elements); rounded half to even as np.round. */
+int cdf_sched_arange_down_count(double start, double ratio) {
+    double len = ceil((start - 0.0) / ratio);
     return len <= 0 ? 0 : (int)len;
 }
 
-static void trailing_fill(int T, int n, int count, int64_t *out) {
-    double ratio = (double)T / n;
-    double start = (double)T;
+void cdf_sched_arange_down_rint(double start, double ratio, int count, double *out) {
     double second = start + (-ratio);
     double delta = second - start;
     for (int k = 0; k < count; k++) {
@@ -128,7 +139,7 @@ static void trailing_fill(int T, int n, int count, int64_t *out) {
             double kd = (double)k * delta;
             v = start + kd;
         }
-        out[k] = (int64_t)rint(v) - 1;
+        out[k] = rint(v);
     }
 }
 
@@ -137,7 +148,7 @@ cdf_status cdf_sched_make_timesteps(const cdf_sched_config *cfg, int n, int64_t 
     *count = 0;
     const int T = cfg->num_train_timesteps;
     int len = n;
-    if (strcmp(cfg->timestep_spacing, "trailing") == 0) len = trailing_count(T, n);
+    if (strcmp(cfg->timestep_spacing, "trailing") == 0) len = cdf_sched_arange_down_count(T, (double)T / n);
     int64_t *ts = cdf_mallocn(len > 0 ? (size_t)len : 1, sizeof *ts);
     if (!ts) return cdf_error_set(err, CDF_ERR_NOMEM, "scheduler: out of memory for %d timesteps", len);
     if (strcmp(cfg->timestep_spacing, "linspace") == 0) {
@@ -151,7 +162,14 @@ cdf_status cdf_sched_make_timesteps(const cdf_sched_config *cfg, int n, int64_t 
         int64_t ratio = T / n;
         for (int i = 0; i < n; i++) ts[i] = (int64_t)(n - 1 - i) * ratio + cfg->steps_offset;
     } else if (strcmp(cfg->timestep_spacing, "trailing") == 0) {
-        trailing_fill(T, n, len, ts);
+        double *v = cdf_mallocn(len > 0 ? (size_t)len : 1, sizeof *v);
+        if (!v) {
+            cdf_free(ts);
+            return cdf_error_set(err, CDF_ERR_NOMEM, "scheduler: out of memory for %d timesteps", len);
+        }
+        cdf_sched_arange_down_rint(T, (double)T / n, len, v);
+        for (int k = 0; k < len; k++) ts[k] = (int64_t)v[k] - 1;
+        cdf_free(v);
     } else {
         cdf_free(ts);
         return cdf_error_set(err, CDF_ERR_CONFIG, "scheduler config: field 'timestep_spacing': '%s' is not supported",
