@@ -87,8 +87,9 @@ int main(void) {
     struct dirent *e;
     while ((e = readdir(d)) && n < 256) {
         if (e->d_name[0] == '.') continue;
-        char *p = malloc(1200);
-        snprintf(p, 1200, "%s/%s", rootbuf, e->d_name);
+        size_t len = strlen(rootbuf) + strlen(e->d_name) + 2;
+        char *p = malloc(len);
+        snprintf(p, len, "%s/%s", rootbuf, e->d_name);
         dirs[n++] = p;
     }
     closedir(d);

@@ -96,8 +96,30 @@ int cli_parse_shape(const char *cmd, const char *s, int64_t *shape, int maxdims)
     return n;
 }
 
-cdf_generator *cli_make_generator(const char *cmd, const char *seed_text) {
+void cli_rng_kind(const char *cmd, cli_rng *r, const char *name) {
     cdf_error err = {0};
+    if (cdf_rng_kind_parse(name, &r->kind, &err)) cli_usage_error(cmd, "--rng: %s", err.msg);
+}
+
+void cli_rng_gpu(const char *cmd, cli_rng *r, const char *text) {
+    cdf_error err = {0};
+    r->gpu = text;
+    if (text[0] >= '0' && text[0] <= '9') {
+        char *x = NULL;
+        unsigned long sms = strtoul(text, &x, 10), tps = 0;
+        if (x && (*x == 'x' || *x == 'X')) tps = strtoul(x + 1, &x, 10);
+        if (!x || *x || sms > 100000 || tps > 100000)
+            cli_usage_error(cmd, "--gpu must be a GPU name or SMS[xTHREADS] such as 132x2048 (got '%s')", text);
+        r->cuda.sm_count = (uint32_t)sms;
+        r->cuda.threads_per_sm = (uint32_t)tps;
+        return;
+    }
+    if (cdf_cuda_preset(text, &r->cuda, &err)) cli_usage_error(cmd, "--gpu: %s", err.msg);
+}
+
+cdf_generator *cli_make_generator(const char *cmd, const cli_rng *r, const char *seed_text) {
+    cdf_error err = {0};
+    err.on_notice = cli_print_notice;
     cdf_generator *g = NULL;
     cdf_status s;
     if (seed_text[0] == '[') {
@@ -114,15 +136,23 @@ cdf_generator *cli_make_generator(const char *cmd, const char *seed_text) {
             items[n++] = tok;
         }
         if (!n) cli_usage_error(cmd, "seed list '%s' is empty", seed_text);
-        s = cdf_generator_new_list(CDF_RNG_NUMPY, items, n, &g, &err);
+        s = cdf_generator_new_list(r->kind, items, n, &g, &err);
+    } else if (r->kind == CDF_RNG_TORCH_CUDA) {
+        s = cdf_generator_new_torch_cuda(seed_text, &r->cuda, &g, &err);
     } else {
-        s = cdf_generator_new(CDF_RNG_NUMPY, seed_text, &g, &err);
+        s = cdf_generator_new(r->kind, seed_text, &g, &err);
     }
     if (s) {
         fprintf(stderr, "cdiffusers %s: error: %s\n", cmd, err.msg);
         exit(CLI_EXIT_USAGE);
     }
     return g;
+}
+
+void cli_os_seed(const char *cmd, const cli_rng *r, char *buf, size_t len) {
+    cdf_error err = {0};
+    cdf_status s = r->kind == CDF_RNG_NUMPY ? cdf_seed_from_os(buf, len, &err) : cdf_seed_from_os_u32(buf, len, &err);
+    if (s) cli_fail(cmd, &err);
 }
 
 void cli_print_notice(cdf_notice_level level, const char *msg, void *user) {

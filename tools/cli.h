@@ -55,8 +55,21 @@ int cli_parse_shape(const char *cmd, const char *s, int64_t *shape, int maxdims)
 typedef struct cli_seed {
     const char *text;   /* as given */
 } cli_seed;
-/* Makes a numpy generator from a seed argument; exits on a bad seed. */
-cdf_generator *cli_make_generator(const char *cmd, const char *seed_text);
+/* The generator kind and (torch-cuda) GPU of a run. */
+typedef struct cli_rng {
+    cdf_rng_kind kind;       /* CDF_RNG_NUMPY unless --rng */
+    const char *gpu;         /* --gpu text or NULL */
+    cdf_cuda_options cuda;   /* from --gpu */
+} cli_rng;
+
+/* Parses --rng NAME / --gpu NAME|SMS[xTHREADS] into r (exits on bad text). */
+void cli_rng_kind(const char *cmd, cli_rng *r, const char *name);
+void cli_rng_gpu(const char *cmd, cli_rng *r, const char *text);
+/* Makes a generator of r's kind from a seed argument (numpy: "[a,b]" is list
+ * entropy); notices (fewer seed bits used) go to stderr; exits on a bad seed. */
+cdf_generator *cli_make_generator(const char *cmd, const cli_rng *r, const char *seed_text);
+/* A fresh seed from the OS valid for r's kind, into buf (>= 48 bytes). */
+void cli_os_seed(const char *cmd, const cli_rng *r, char *buf, size_t len);
 
 /* Notice printer for cdf_error.on_notice (stderr, one line each). */
 void cli_print_notice(cdf_notice_level level, const char *msg, void *user);
@@ -70,6 +83,8 @@ int cli_has_ext(const char *path, const char *ext);
 void cli_format_f32(char *buf, size_t n, float v);
 
 int cmd_generate(int argc, char **argv);
+int cmd_regenerate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_randn(int argc, char **argv);
 int cmd_grid(int argc, char **argv);
 int cmd_make_synthetic(int argc, char **argv);

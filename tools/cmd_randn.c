@@ -9,14 +9,18 @@
 #define CMD "randn"
 
 static void help(void) {
-    printf("usage: cdiffusers randn --seed S [--seed S]... --shape 2,3,32,32 [--dtype float64|float32|float16] --out x.npy\n"
+    printf("usage: cdiffusers randn --seed S [--seed S]... --shape 2,3,32,32 [--dtype float64|float32|float16]\n"
+           "                       [--rng KIND] [--gpu GPU] --out x.npy\n"
            "\n"
            "Writes exactly the noise mindone's randn_tensor gives: each generator is\n"
            "np.random.Generator(np.random.PCG64(S)); standard_normal is drawn in float64 in C order\n"
            "and cast to --dtype (default float32).  One --seed: one generator draws the whole shape.\n"
            "Several seeds: one generator per batch element (their count must equal the first\n"
            "dimension), each drawing a (1, ...) slice.  S is a non-negative integer of any size, or\n"
-           "[a,b,...] for list entropy, as numpy accepts.\n");
+           "[a,b,...] for list entropy, as numpy accepts.\n"
+           "--rng picks the generator kind: numpy (default), torch-cpu, torch-cpu-avx2, torch-cuda (with\n"
+           "--gpu NAME or SMSxTHREADS), numpy-legacy; the noise is then exactly what diffusers' randn_tensor\n"
+           "gives with that generator (torch kinds: torch.randn(shape, generator=g, dtype=dtype)).\n");
 }
 
 int cmd_randn(int argc, char **argv) {
@@ -25,6 +29,7 @@ int cmd_randn(int argc, char **argv) {
     const char *seeds[CLI_MAX_SEEDS], *shape_s = NULL, *out = NULL;
     int nseeds = 0;
     cdf_dtype dt = CDF_F32;
+    cli_rng rng = {CDF_RNG_NUMPY, NULL, {0, 0}};
     while (cli_next(&a)) {
         if (!a.name) cli_usage_error(CMD, "unexpected argument '%s'", a.value);
         if (!strcmp(a.name, "help")) {
@@ -33,6 +38,10 @@ int cmd_randn(int argc, char **argv) {
         } else if (!strcmp(a.name, "seed")) {
             if (nseeds == CLI_MAX_SEEDS) cli_usage_error(CMD, "too many --seed options");
             seeds[nseeds++] = cli_value(&a);
+        } else if (!strcmp(a.name, "rng")) {
+            cli_rng_kind(CMD, &rng, cli_value(&a));
+        } else if (!strcmp(a.name, "gpu")) {
+            cli_rng_gpu(CMD, &rng, cli_value(&a));
         } else if (!strcmp(a.name, "shape")) {
             shape_s = cli_value(&a);
         } else if (!strcmp(a.name, "dtype")) {
@@ -66,7 +75,7 @@ int cmd_randn(int argc, char **argv) {
         return CLI_EXIT_FAIL;
     }
     cdf_generator *gens[CLI_MAX_SEEDS];
-    for (int i = 0; i < nseeds; i++) gens[i] = cli_make_generator(CMD, seeds[i]);
+    for (int i = 0; i < nseeds; i++) gens[i] = cli_make_generator(CMD, &rng, seeds[i]);
     cdf_error err = {0};
     if (cdf_randn_tensor(gens, (size_t)nseeds, t.shape, t.ndim, dt, t.data, &err)) cli_fail(CMD, &err);
     if (cdf_npy_write(out, &t, &err)) cli_fail(CMD, &err);

@@ -11,14 +11,17 @@ static void usage(FILE *f) {
             "usage: cdiffusers COMMAND [ARGS...]\n"
             "\n"
             "commands:\n"
-            "  generate MODEL_DIR      run a DDPM/DDIM pipeline on a diffusers model folder\n"
+            "  generate MODEL_DIR      run a pipeline (DDPM, DDIM, Stable Diffusion) on a diffusers folder\n"
+            "  regenerate IMAGE MODEL  make an image again from the parameters its PNG carries\n"
+            "  tokenize MODEL_DIR TEXT the 77 token ids Stable Diffusion's text encoder gets\n"
             "  randn                   write the noise randn_tensor gives for seeds and a shape (.npy)\n"
             "  grid A.png B.png ...    tile images into one grid image\n"
             "  make-synthetic CFG OUT  fill a config folder with seeded synthetic weights\n"
             "  version                 print the version\n"
             "\n"
             "Run 'cdiffusers COMMAND --help' for a command's options.\n"
-            "Seeds are numpy's: --seed S gives np.random.Generator(np.random.PCG64(S)).\n",
+            "By default --seed S gives np.random.Generator(np.random.PCG64(S)); --rng picks torch's CPU\n"
+            "or CUDA generators or numpy's legacy RandomState instead.\n",
             CDF_VERSION_STRING);
 }
 
@@ -37,6 +40,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(c, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(c, "regenerate")) return cmd_regenerate(argc - 1, argv + 1);
+    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(c, "randn")) return cmd_randn(argc - 1, argv + 1);
     if (!strcmp(c, "grid")) return cmd_grid(argc - 1, argv + 1);
     if (!strcmp(c, "make-synthetic")) return cmd_make_synthetic(argc - 1, argv + 1);

@@ -1,5 +1,6 @@
-/* Pipelines: DDPMPipeline and DDIMPipeline on UNet2DModel folders, as
- * diffusers 0.32 runs them, with mindone's numpy-Generator noise. */
+/* Pipelines as diffusers 0.32 runs them, with mindone's numpy-Generator
+ * noise: DDPMPipeline and DDIMPipeline on UNet2DModel folders, and
+ * StableDiffusionPipeline (SD 1.x / 2.x) for text-to-image. */
 #ifndef CDIFFUSERS_PIPELINE_H
 #define CDIFFUSERS_PIPELINE_H
 
@@ -13,13 +14,15 @@ extern "C" {
 typedef enum cdf_pipeline_kind {
     CDF_PIPELINE_AUTO = 0, /* model_index.json's _class_name */
     CDF_PIPELINE_DDPM = 1, /* DDPMPipeline: the folder's scheduler as it is */
-    CDF_PIPELINE_DDIM = 2  /* DDIMPipeline: DDIMScheduler.from_config(folder's scheduler) */
+    CDF_PIPELINE_DDIM = 2, /* DDIMPipeline: DDIMScheduler.from_config(folder's scheduler) */
+    CDF_PIPELINE_SD = 3    /* StableDiffusionPipeline */
 } cdf_pipeline_kind;
 
 typedef enum cdf_output_type {
     CDF_OUTPUT_NP = 0,     /* float32 [batch, height, width, channels] in [0, 1] (output_type="np") */
     CDF_OUTPUT_PIL = 1,    /* uint8 [batch, height, width, channels], as numpy_to_pil rounds */
-    CDF_OUTPUT_SAMPLE = 2  /* float32 [batch, channels, height, width]: the final sample, not post-processed */
+    CDF_OUTPUT_SAMPLE = 2  /* float32 [batch, channels, height, width]: the final sample (SD: the latents,
+                              output_type="latent"), not post-processed */
 } cdf_output_type;
 
 typedef struct cdf_pipeline cdf_pipeline;
@@ -44,7 +47,8 @@ const char *cdf_pipeline_class_name(const cdf_pipeline *p);
 const char *cdf_pipeline_scheduler_name(const cdf_pipeline *p);
 /* JSON text of the effective scheduler config (owned by p). */
 const char *cdf_pipeline_scheduler_json(const cdf_pipeline *p);
-/* Sample size of the UNet (height, width). */
+/* Default output image size (DDPM/DDIM: the UNet sample size; SD: sample
+ * size times the VAE factor) and its channel count. */
 void cdf_pipeline_sample_size(const cdf_pipeline *p, int *height, int *width, int *channels);
 
 /* What every denoising step reports (and step -1 for the initial noise). */
@@ -69,10 +73,33 @@ typedef struct cdf_generate_options {
     cdf_output_type output_type;
     cdf_step_fn on_step;          /* optional */
     void *on_step_user;
+    /* Stable Diffusion only (ignored by DDPM/DDIM; batch_size is then
+     * num_prompts * num_images_per_prompt): */
+    const char *const *prompts;   /* [num_prompts]: one prompt, or a list */
+    size_t num_prompts;
+    const char *const *negative_prompts; /* NULL/0: "" each; else 1 (with one prompt) or num_prompts */
+    size_t num_negative_prompts;
+    int num_images_per_prompt;    /* default 1 */
+    double guidance_scale;        /* default 7.5; classifier-free guidance when > 1 */
+    double guidance_rescale;      /* default 0.0 */
+    int height, width;            /* 0: the UNet sample size times the VAE factor; multiples of 8 */
+    int clip_skip;                /* 0: none */
+    const char *scheduler;        /* NULL: the folder's; else a class or short name, made with from_config */
+    int use_karras_sigmas;        /* -1: as configured; 0 or 1: override (from_config(..., use_karras_sigmas=)) */
 } cdf_generate_options;
 
-/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, NP output. */
+/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, NP output,
+ * SD: guidance 7.5, one image per prompt, folder scheduler. */
 void cdf_generate_options_init(cdf_generate_options *o);
+
+/* A hash of every weight tensor of the pipeline (names, dtypes, shapes and
+ * bytes, in name order, component by component) as 16 hex digits in out
+ * (at least 17 bytes): recorded in PNGs so regenerate can tell when weights
+ * changed.  Reads all the weights once. */
+cdf_status cdf_pipeline_weights_hash(const cdf_pipeline *p, char *out, cdf_error *err);
+
+/* Images a call makes: batch_size, or for SD num_prompts * num_images_per_prompt. */
+int cdf_pipeline_batch_size(const cdf_pipeline *p, const cdf_generate_options *o);
 
 /* Runs the pipeline.  gens: ngens == 1 one generator for the whole batch;
  * ngens == batch_size one per image (a handle may repeat: one stream used in

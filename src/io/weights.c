@@ -402,3 +402,33 @@ const char *cdf_weights_file_of(const cdf_weights *w, const cdf_st_tensor *t) {
 const char *cdf_weights_source(const cdf_weights *w) { return w->source; }
 
 size_t cdf_weights_nbytes(const cdf_weights *w) { return w->nbytes; }
+
+/* 64-bit mixing hash, 8 bytes at a time (the tail zero-padded); fixed for all builds. */
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static uint64_t hash_bytes(uint64_t h, const unsigned char *p, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        h = mix(h, v);
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p + i, n - i);
+    return mix(h, tail ^ ((uint64_t)(n - i) << 56));
+}
+
+uint64_t cdf_weights_hash(const cdf_weights *w, uint64_t h) {
+    for (size_t k = 0; k < w->n; k++) {
+        const cdf_st_tensor *t = w->all[w->by_name[k]].t;
+        h = hash_bytes(h, (const unsigned char *)t->name, strlen(t->name));
+        h = mix(h, (uint64_t)t->dtype);
+        for (int d = 0; d < t->ndim; d++) h = mix(h, (uint64_t)t->shape[d]);
+        h = hash_bytes(h, t->data, t->nbytes);
+    }
+    return h;
+}

@@ -277,3 +277,5 @@ done:
     work_free(&w);
     return s;
 }
+
+const cdf_weights *cdf_clip_text_weights(const cdf_clip_text *m) { return m->weights; }

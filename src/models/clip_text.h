@@ -55,6 +55,8 @@ void cdf_clip_text_free(cdf_clip_text *m);
 int cdf_clip_text_hidden_size(const cdf_clip_text *m);
 /* max_position_embeddings: the longest sequence forward accepts. */
 int cdf_clip_text_max_positions(const cdf_clip_text *m);
+/* The mapped weights (owned by m). */
+const cdf_weights *cdf_clip_text_weights(const cdf_clip_text *m);
 /* The parsed config, owned by m. */
 const cdf_clip_text_config *cdf_clip_text_get_config(const cdf_clip_text *m);
 

@@ -326,3 +326,5 @@ cdf_status cdf_vae_encode(cdf_exec *ex, const cdf_vae *m, const float *x, int ba
     for (int b = 0; b < batch; b++) TRY(encode_one(ex, m, x + b * xn, H, W, moments + b * mn));
     return CDF_OK;
 }
+
+const cdf_weights *cdf_vae_weights(const cdf_vae *m) { return m->weights; }

@@ -48,6 +48,8 @@ typedef struct cdf_vae cdf_vae;
  * shape (old query/key/value/proj_attn attention names are accepted).  Caller
  * owns *out and frees it with cdf_vae_free. */
 cdf_status cdf_vae_load(const char *dir, const char *variant, cdf_vae **out, cdf_error *err);
+/* The mapped weights (owned by m). */
+const cdf_weights *cdf_vae_weights(const cdf_vae *m);
 /* Frees m and unmaps its weights (NULL is fine). */
 void cdf_vae_free(cdf_vae *m);
 

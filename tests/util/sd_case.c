@@ -65,8 +65,9 @@ int sd_case_list(char ***out) {
     while (d && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         if (n == cap) v = realloc(v, sizeof *v * (size_t)(cap *= 2));
-        v[n] = malloc(1400);
-        snprintf(v[n], 1400, "%s/%s", root, e->d_name);
+        size_t len = strlen(root) + strlen(e->d_name) + 2;
+        v[n] = malloc(len);
+        snprintf(v[n], len, "%s/%s", root, e->d_name);
         n++;
     }
     if (d) closedir(d);

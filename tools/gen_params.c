@@ -1,0 +1,312 @@
+#include "gen_params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void gp_init(gen_params *p) {
+    memset(p, 0, sizeof *p);
+    p->pipeline = CDF_PIPELINE_AUTO;
+    p->batch_size = 1;
+    p->nipp = 1;
+    p->guidance = 7.5;
+    p->karras = -1;
+    p->threads = cli_default_threads();
+}
+
+void gp_free(gen_params *p) {
+    if (p->owned) cJSON_Delete(p->owned);
+    p->owned = NULL;
+}
+
+static void push(const char *cmd, const char **list, int *n, const char *v, const char *what) {
+    if (*n == GP_MAX_LIST) cli_usage_error(cmd, "too many %s options", what);
+    list[(*n)++] = v;
+}
+
+int gp_option(gen_params *p, cli_args *a) {
+    const char *cmd = a->cmd, *n = a->name;
+    if (!strcmp(n, "pipeline")) {
+        p->set |= GP_SET_PIPELINE;
+        const char *v = cli_value(a);
+        if (!strcmp(v, "auto")) p->pipeline = CDF_PIPELINE_AUTO;
+        else if (!strcmp(v, "ddpm")) p->pipeline = CDF_PIPELINE_DDPM;
+        else if (!strcmp(v, "ddim")) p->pipeline = CDF_PIPELINE_DDIM;
+        else if (!strcmp(v, "sd")) p->pipeline = CDF_PIPELINE_SD;
+        else cli_usage_error(cmd, "--pipeline must be auto, ddpm, ddim or sd (got '%s')", v);
+    } else if (!strcmp(n, "steps")) {
+        p->set |= GP_SET_STEPS;
+        p->steps = (int)cli_parse_int(cmd, "--steps", cli_value(a), 1, 1000000);
+    } else if (!strcmp(n, "eta")) {
+        p->set |= GP_SET_ETA;
+        p->eta = cli_parse_double(cmd, "--eta", cli_value(a));
+        if (p->eta < 0) cli_usage_error(cmd, "--eta must be >= 0");
+    } else if (!strcmp(n, "batch-size")) {
+        p->set |= GP_SET_BATCH;
+        p->batch_size = (int)cli_parse_int(cmd, "--batch-size", cli_value(a), 1, 4096);
+    } else if (!strcmp(n, "seed")) {
+        push(cmd, p->seeds, &p->nseeds, cli_value(a), "--seed");
+    } else if (!strcmp(n, "threads")) {
+        p->threads = (int)cli_parse_int(cmd, "--threads", cli_value(a), 1, 1024);
+    } else if (!strcmp(n, "variant")) {
+        p->set |= GP_SET_VARIANT;
+        p->variant = cli_value(a);
+    } else if (!strcmp(n, "prompt")) {
+        push(cmd, p->prompts, &p->nprompts, cli_value(a), "--prompt");
+    } else if (!strcmp(n, "negative-prompt")) {
+        push(cmd, p->negatives, &p->nnegatives, cli_value(a), "--negative-prompt");
+    } else if (!strcmp(n, "num-images-per-prompt")) {
+        p->set |= GP_SET_NIPP;
+        p->nipp = (int)cli_parse_int(cmd, "--num-images-per-prompt", cli_value(a), 1, 4096);
+    } else if (!strcmp(n, "guidance-scale")) {
+        p->set |= GP_SET_GUIDANCE;
+        p->guidance = cli_parse_double(cmd, "--guidance-scale", cli_value(a));
+        if (p->guidance < 0) cli_usage_error(cmd, "--guidance-scale must be >= 0 (got %g)", p->guidance);
+    } else if (!strcmp(n, "guidance-rescale")) {
+        p->set |= GP_SET_RESCALE;
+        p->guidance_rescale = cli_parse_double(cmd, "--guidance-rescale", cli_value(a));
+        if (p->guidance_rescale < 0 || p->guidance_rescale > 1)
+            cli_usage_error(cmd, "--guidance-rescale must be in [0, 1] (got %g)", p->guidance_rescale);
+    } else if (!strcmp(n, "height")) {
+        p->set |= GP_SET_HEIGHT;
+        p->height = (int)cli_parse_int(cmd, "--height", cli_value(a), 1, 1 << 16);
+        if (p->height % 8) cli_usage_error(cmd, "--height must be a multiple of 8 (got %d)", p->height);
+    } else if (!strcmp(n, "width")) {
+        p->set |= GP_SET_WIDTH;
+        p->width = (int)cli_parse_int(cmd, "--width", cli_value(a), 1, 1 << 16);
+        if (p->width % 8) cli_usage_error(cmd, "--width must be a multiple of 8 (got %d)", p->width);
+    } else if (!strcmp(n, "clip-skip")) {
+        p->set |= GP_SET_CLIP_SKIP;
+        p->clip_skip = (int)cli_parse_int(cmd, "--clip-skip", cli_value(a), 0, 64);
+    } else if (!strcmp(n, "scheduler")) {
+        p->set |= GP_SET_SCHEDULER;
+        p->scheduler = cli_value(a);
+    } else if (!strcmp(n, "rng")) {
+        p->set |= GP_SET_RNG;
+        cli_rng_kind(cmd, &p->rng, cli_value(a));
+    } else if (!strcmp(n, "gpu")) {
+        p->set |= GP_SET_RNG;
+        cli_rng_gpu(cmd, &p->rng, cli_value(a));
+    } else if (!strcmp(n, "karras")) {
+        p->set |= GP_SET_KARRAS;
+        p->karras = 1;
+    } else if (!strcmp(n, "no-karras")) {
+        p->set |= GP_SET_KARRAS;
+        p->karras = 0;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void gp_override(gen_params *d, const gen_params *s) {
+    if (s->nprompts) memcpy(d->prompts, s->prompts, sizeof s->prompts), d->nprompts = s->nprompts;
+    if (s->nnegatives) memcpy(d->negatives, s->negatives, sizeof s->negatives), d->nnegatives = s->nnegatives;
+    if (s->nseeds) memcpy(d->seeds, s->seeds, sizeof s->seeds), d->nseeds = s->nseeds;
+    if (s->set & GP_SET_PIPELINE) d->pipeline = s->pipeline;
+    if (s->set & GP_SET_STEPS) d->steps = s->steps;
+    if (s->set & GP_SET_ETA) d->eta = s->eta;
+    if (s->set & GP_SET_BATCH) d->batch_size = s->batch_size;
+    if (s->set & GP_SET_NIPP) d->nipp = s->nipp;
+    if (s->set & GP_SET_GUIDANCE) d->guidance = s->guidance;
+    if (s->set & GP_SET_RESCALE) d->guidance_rescale = s->guidance_rescale;
+    if (s->set & GP_SET_HEIGHT) d->height = s->height;
+    if (s->set & GP_SET_WIDTH) d->width = s->width;
+    if (s->set & GP_SET_CLIP_SKIP) d->clip_skip = s->clip_skip;
+    if (s->set & GP_SET_SCHEDULER) d->scheduler = s->scheduler;
+    if (s->set & GP_SET_KARRAS) d->karras = s->karras;
+    if (s->set & GP_SET_VARIANT) d->variant = s->variant;
+    if (s->set & GP_SET_RNG) d->rng = s->rng;
+    d->threads = s->threads;
+}
+
+const char *gp_help(void) {
+    return "generation options:\n"
+           "  --pipeline auto|ddpm|ddim|sd   pipeline class (auto: model_index.json); ddim converts the folder's\n"
+           "                             scheduler with DDIMScheduler.from_config\n"
+           "  --steps N                  num_inference_steps (default: ddpm 1000, ddim 50, sd 50)\n"
+           "  --seed S                   one seed: one generator for the whole batch; one seed per image: one\n"
+           "                             generator each; none: a seed from the OS is printed.  S is a\n"
+           "                             non-negative integer of any size, or [a,b,...]\n"
+           "  --eta E                    DDIM eta (default 0.0)\n"
+           "  --batch-size B             DDPM/DDIM: images to make (default 1)\n"
+           "  --rng KIND                 the generator each seed makes: numpy (np.random.Generator(PCG64),\n"
+           "                             default), torch-cpu, torch-cpu-avx2 (torch.Generator(\"cpu\") on a CPU\n"
+           "                             where torch used its scalar / AVX2 kernels), torch-cuda\n"
+           "                             (torch.Generator(\"cuda\"), see --gpu), numpy-legacy (RandomState)\n"
+           "  --gpu NAME|SMSxTHREADS     torch-cuda: the GPU whose noise to reproduce (a1111, h100-sxm, a100,\n"
+           "                             rtx4090, ...; or its SM count and threads per SM)\n"
+           "  --threads T                threads (default: all processors; results do not depend on it)\n"
+           "  --variant NAME             weight file variant, e.g. fp16 (*.fp16.safetensors)\n"
+           "Stable Diffusion:\n"
+           "  --prompt P                 the prompt; repeat for a list of prompts\n"
+           "  --negative-prompt N        negative prompt; repeat for one per prompt\n"
+           "  --num-images-per-prompt K  images per prompt (default 1)\n"
+           "  --guidance-scale G         classifier-free guidance (default 7.5; on when > 1)\n"
+           "  --guidance-rescale R       guidance_rescale (default 0)\n"
+           "  --height H, --width W      image size, multiples of 8 (default: UNet sample size x 8)\n"
+           "  --clip-skip K              use the text encoder's K-th layer from the end (default 0: last)\n"
+           "  --scheduler NAME           swap the scheduler class, keeping the folder's config\n"
+           "                             (Scheduler.from_config): a diffusers class name such as\n"
+           "                             EulerAncestralDiscreteScheduler, or ddim, pndm, euler, euler-a, lms,\n"
+           "                             heun, dpm++2m, unipc, ddpm\n"
+           "  --karras / --no-karras     use_karras_sigmas on / off\n";
+}
+
+void gp_to_options(const gen_params *p, cdf_generate_options *o) {
+    cdf_generate_options_init(o);
+    o->batch_size = p->batch_size;
+    o->num_inference_steps = p->steps;
+    o->eta = p->eta;
+    o->threads = p->threads;
+    o->prompts = p->prompts;
+    o->num_prompts = (size_t)p->nprompts;
+    o->negative_prompts = p->nnegatives ? p->negatives : NULL;
+    o->num_negative_prompts = (size_t)p->nnegatives;
+    o->num_images_per_prompt = p->nipp;
+    o->guidance_scale = p->guidance;
+    o->guidance_rescale = p->guidance_rescale;
+    o->height = p->height;
+    o->width = p->width;
+    o->clip_skip = p->clip_skip;
+    o->scheduler = p->scheduler;
+    o->use_karras_sigmas = p->karras;
+}
+
+static void add_strings(cJSON *obj, const char *key, const char *const *v, int n) {
+    cJSON *a = cJSON_AddArrayToObject(obj, key);
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+}
+
+char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
+                 const char *os_seed, const char *weights_hash) {
+    cJSON *j = cJSON_CreateObject();
+    int sd = cdf_pipeline_get_kind(pipe) == CDF_PIPELINE_SD;
+    cJSON_AddStringToObject(j, "model", p->model);
+    if (p->variant) cJSON_AddStringToObject(j, "variant", p->variant);
+    cJSON_AddStringToObject(j, "pipeline", cdf_pipeline_class_name(pipe));
+    cJSON_AddStringToObject(j, "scheduler", p->scheduler ? p->scheduler : cdf_pipeline_scheduler_name(pipe));
+    cJSON *sc = cJSON_Parse(cdf_pipeline_scheduler_json(pipe));
+    if (sc) cJSON_AddItemToObject(j, "folder_scheduler_config", sc);
+    if (p->karras >= 0) cJSON_AddBoolToObject(j, "use_karras_sigmas", p->karras);
+    if (sd) {
+        add_strings(j, "prompt", p->prompts, p->nprompts);
+        add_strings(j, "negative_prompt", p->negatives, p->nnegatives);
+        cJSON_AddNumberToObject(j, "num_images_per_prompt", p->nipp);
+        cJSON_AddNumberToObject(j, "guidance_scale", p->guidance);
+        cJSON_AddNumberToObject(j, "guidance_rescale", p->guidance_rescale);
+        cJSON_AddNumberToObject(j, "clip_skip", p->clip_skip);
+    } else {
+        cJSON_AddNumberToObject(j, "batch_size", p->batch_size);
+    }
+    cJSON_AddNumberToObject(j, "steps", o->num_inference_steps);
+    cJSON_AddNumberToObject(j, "eta", p->eta);
+    cJSON_AddNumberToObject(j, "height", height);
+    cJSON_AddNumberToObject(j, "width", width);
+    cJSON_AddStringToObject(j, "generator", cdf_rng_kind_name(p->rng.kind));
+    if (p->rng.kind == CDF_RNG_TORCH_CUDA) {
+        cJSON_AddNumberToObject(j, "gpu_sm_count", p->rng.cuda.sm_count);
+        cJSON_AddNumberToObject(j, "gpu_threads_per_sm", p->rng.cuda.threads_per_sm);
+        if (p->rng.gpu) cJSON_AddStringToObject(j, "gpu", p->rng.gpu);
+    }
+    cJSON_AddStringToObject(j, "generator_mode", p->nseeds > 1 ? "one per image" : "one for the batch");
+    if (p->nseeds)
+        add_strings(j, "seeds", p->seeds, p->nseeds);
+    else
+        add_strings(j, "seeds", &os_seed, 1);
+    if (weights_hash) cJSON_AddStringToObject(j, "weights_hash", weights_hash);
+    cJSON_AddStringToObject(j, "cdiffusers", CDF_VERSION_STRING);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static int get_str(cJSON *j, const char *k, const char **out) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+    if (!v || cJSON_IsNull(v)) return 1;
+    if (!cJSON_IsString(v)) return 0;
+    *out = v->valuestring;
+    return 1;
+}
+
+static int get_num(cJSON *j, const char *k, double *out) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+    if (!v || cJSON_IsNull(v)) return 1;
+    if (!cJSON_IsNumber(v)) return 0;
+    *out = v->valuedouble;
+    return 1;
+}
+
+static int get_list(cJSON *j, const char *k, const char **list, int *n) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k), *it;
+    if (!v || cJSON_IsNull(v)) return 1;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > GP_MAX_LIST) return 0;
+    *n = 0;
+    cJSON_ArrayForEach(it, v) {
+        if (!cJSON_IsString(it)) return 0;
+        list[(*n)++] = it->valuestring;
+    }
+    return 1;
+}
+
+int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
+    cJSON *j = cJSON_Parse(json);
+    if (!j || !cJSON_IsObject(j)) {
+        snprintf(err, errlen, "the parameters are not a JSON object");
+        cJSON_Delete(j);
+        return -1;
+    }
+    p->owned = j;
+    const char *pipe = NULL, *sched = NULL;
+    double steps = 0, nipp = 1, bs = 1, h = 0, w = 0, cs = 0;
+    cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "use_karras_sigmas");
+    int ok = get_str(j, "variant", &p->variant) && get_str(j, "pipeline", &pipe) && get_str(j, "scheduler", &sched) &&
+             get_list(j, "prompt", p->prompts, &p->nprompts) &&
+             get_list(j, "negative_prompt", p->negatives, &p->nnegatives) && get_num(j, "num_images_per_prompt", &nipp) &&
+             get_num(j, "guidance_scale", &p->guidance) && get_num(j, "guidance_rescale", &p->guidance_rescale) &&
+             get_num(j, "clip_skip", &cs) && get_num(j, "batch_size", &bs) && get_num(j, "steps", &steps) &&
+             get_num(j, "eta", &p->eta) && get_num(j, "height", &h) && get_num(j, "width", &w) &&
+             get_list(j, "seeds", p->seeds, &p->nseeds);
+    if (!ok) {
+        snprintf(err, errlen, "a parameter has the wrong type");
+        return -1;
+    }
+    const char *gen = NULL;
+    double sms = 0, tps = 0;
+    if (!get_str(j, "generator", &gen) || !get_num(j, "gpu_sm_count", &sms) || !get_num(j, "gpu_threads_per_sm", &tps) ||
+        !get_str(j, "gpu", &p->rng.gpu)) {
+        snprintf(err, errlen, "the generator parameters have the wrong type");
+        return -1;
+    }
+    if (gen) {
+        cdf_error e = {0};
+        if (cdf_rng_kind_parse(gen, &p->rng.kind, &e)) {
+            snprintf(err, errlen, "%s", e.msg);
+            return -1;
+        }
+    }
+    p->rng.cuda.sm_count = (uint32_t)sms;
+    p->rng.cuda.threads_per_sm = (uint32_t)tps;
+    if (!pipe || !p->nseeds || steps < 1) {
+        snprintf(err, errlen, "the parameters lack the pipeline, seeds or steps");
+        return -1;
+    }
+    if (!strcmp(pipe, "DDPMPipeline")) p->pipeline = CDF_PIPELINE_DDPM;
+    else if (!strcmp(pipe, "DDIMPipeline")) p->pipeline = CDF_PIPELINE_DDIM;
+    else if (!strcmp(pipe, "StableDiffusionPipeline")) p->pipeline = CDF_PIPELINE_SD;
+    else {
+        snprintf(err, errlen, "unknown pipeline \"%s\"", pipe);
+        return -1;
+    }
+    p->scheduler = p->pipeline == CDF_PIPELINE_SD ? sched : NULL;
+    if (k && cJSON_IsBool(k)) p->karras = cJSON_IsTrue(k);
+    p->steps = (int)steps;
+    p->nipp = (int)nipp;
+    p->batch_size = (int)bs;
+    p->clip_skip = (int)cs;
+    if (p->pipeline == CDF_PIPELINE_SD) {
+        p->height = (int)h;
+        p->width = (int)w;
+    }
+    return 0;
+}

@@ -1,0 +1,64 @@
+/* The generation parameters of one run: filled from the command line
+ * (generate) or from a PNG's "parameters" chunk (regenerate), turned into
+ * library options, and written back as JSON into the PNG. */
+#ifndef CDF_TOOLS_GEN_PARAMS_H
+#define CDF_TOOLS_GEN_PARAMS_H
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+#define GP_MAX_LIST 256
+
+enum {
+    GP_SET_STEPS = 1u << 0, GP_SET_ETA = 1u << 1, GP_SET_BATCH = 1u << 2, GP_SET_NIPP = 1u << 3,
+    GP_SET_GUIDANCE = 1u << 4, GP_SET_RESCALE = 1u << 5, GP_SET_HEIGHT = 1u << 6, GP_SET_WIDTH = 1u << 7,
+    GP_SET_CLIP_SKIP = 1u << 8, GP_SET_SCHEDULER = 1u << 9, GP_SET_KARRAS = 1u << 10, GP_SET_VARIANT = 1u << 11,
+    GP_SET_PIPELINE = 1u << 12, GP_SET_RNG = 1u << 13
+};
+
+typedef struct gen_params {
+    const char *model;              /* MODEL_DIR */
+    const char *variant;            /* weight variant or NULL */
+    cdf_pipeline_kind pipeline;     /* requested pipeline (AUTO: model_index.json) */
+    int steps;                      /* 0: pipeline default */
+    double eta;
+    int batch_size;                 /* DDPM/DDIM */
+    const char *prompts[GP_MAX_LIST];
+    int nprompts;
+    const char *negatives[GP_MAX_LIST];
+    int nnegatives;
+    int nipp;                       /* num_images_per_prompt */
+    double guidance, guidance_rescale;
+    int height, width, clip_skip;
+    const char *scheduler;          /* NULL: the folder's */
+    int karras;                     /* -1 as configured, 0/1 */
+    const char *seeds[GP_MAX_LIST];
+    int nseeds;
+    cli_rng rng;                    /* --rng / --gpu */
+    int threads;
+    unsigned set;                   /* GP_SET_* bits: options given on the command line */
+    cJSON *owned;                   /* strings parsed from JSON point into this */
+} gen_params;
+
+/* Defaults of diffusers' pipelines (guidance 7.5, one image per prompt...). */
+void gp_init(gen_params *p);
+void gp_free(gen_params *p);
+/* Takes the current option of a if it is a generation option (exits on a
+ * bad value); returns 0 when the option is not one. */
+int gp_option(gen_params *p, cli_args *a);
+/* The options help text shared by generate and regenerate. */
+const char *gp_help(void);
+/* Library options from p (pointers into p). */
+void gp_to_options(const gen_params *p, cdf_generate_options *o);
+/* Copies into dst every option given on src's command line (src->set and
+ * non-empty lists): regenerate's overrides of the recorded parameters. */
+void gp_override(gen_params *dst, const gen_params *src);
+/* JSON for the PNG: p plus what the run resolved (pipeline, scheduler and
+ * its config, size, seeds used, weights hash).  malloc'd. */
+char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
+                 const char *os_seed, const char *weights_hash);
+/* Fills p from such JSON; 0 on success, else a message in err. */
+int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,156 @@
+#include "run_gen.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/image.h"
+#include "io/npy.h"
+#include "io/png.h"
+
+int out_option(out_opts *oo, cli_args *a) {
+    if (!strcmp(a->name, "out")) {
+        oo->out = cli_value(a);
+    } else if (!strcmp(a->name, "grid")) {
+        const char *g = cli_value(a);
+        char *x = NULL;
+        long r = strtol(g, &x, 10);
+        long c = x && (*x == 'x' || *x == 'X') ? strtol(x + 1, &x, 10) : 0;
+        if (r < 1 || c < 1 || *x || r > 4096 || c > 4096)
+            cli_usage_error(a->cmd, "--grid must look like 2x2 (got '%s')", g);
+        oo->grid_r = (int)r;
+        oo->grid_c = (int)c;
+    } else if (!strcmp(a->name, "separate")) {
+        oo->separate = 1;
+    } else if (!strcmp(a->name, "quiet")) {
+        oo->quiet = 1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void out_check(const char *cmd, const out_opts *oo) {
+    int png = oo->out && cli_has_ext(oo->out, ".png");
+    if (oo->out && !png && !cli_has_ext(oo->out, ".npy"))
+        cli_usage_error(cmd, "--out must end in .png or .npy (got '%s')", oo->out);
+    if ((oo->grid_r || oo->separate) && !png) cli_usage_error(cmd, "--grid and --separate need a .png --out");
+}
+
+static volatile sig_atomic_t g_interrupted = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static int on_step(const cdf_step_info *si, void *user) {
+    const out_opts *oo = user;
+    if (!oo->quiet && si->step >= 0) cli_progress("denoising", si->step + 1, si->num_steps);
+    return g_interrupted ? 1 : 0;
+}
+
+static void write_png(const char *cmd, const char *path, const cdf_image *img, const char *params) {
+    const char *keys[2] = {"parameters", "Software"};
+    const char *vals[2] = {params, "cdiffusers " CDF_VERSION_STRING};
+    cdf_error err = {0};
+    if (cdf_png_write(path, img, keys, vals, 2, &err)) cli_fail(cmd, &err);
+}
+
+static void write_images(const char *cmd, const out_opts *oo, const cdf_tensor *img, const char *params) {
+    int B = (int)img->shape[0], H = (int)img->shape[1], W = (int)img->shape[2], C = (int)img->shape[3];
+    cdf_error err = {0};
+    cdf_image *ims = calloc((size_t)B, sizeof *ims);
+    if (!ims) {
+        fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);
+        exit(CLI_EXIT_FAIL);
+    }
+    for (int b = 0; b < B; b++)
+        if (cdf_image_from_f32((const float *)img->data + (size_t)b * H * W * C, H, W, C, &ims[b], &err))
+            cli_fail(cmd, &err);
+    if (B == 1) {
+        write_png(cmd, oo->out, &ims[0], params);
+    } else if (oo->separate) {
+        size_t L = strlen(oo->out);
+        for (int b = 0; b < B; b++) {
+            char path[4200];
+            snprintf(path, sizeof path, "%.*s-%d.png", (int)(L - 4), oo->out, b);
+            write_png(cmd, path, &ims[b], params);
+        }
+    } else {
+        int r = oo->grid_r, c = oo->grid_c;
+        if (!r) cdf_grid_shape_auto(B, &r, &c);
+        if (r * c < B) cli_usage_error(cmd, "--grid %dx%d has fewer cells than the %d images", r, c, B);
+        cdf_image g;
+        if (cdf_image_grid(ims, B, r, c, &g, &err)) cli_fail(cmd, &err);
+        write_png(cmd, oo->out, &g, params);
+        cdf_image_free(&g);
+    }
+    for (int b = 0; b < B; b++) cdf_image_free(&ims[b]);
+    free(ims);
+}
+
+int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const char *expect_hash) {
+    cdf_error err = {0};
+    err.on_notice = cli_print_notice;
+    cdf_load_options lo = {p->pipeline, p->variant};
+    cdf_pipeline *pipe = NULL;
+    if (cdf_pipeline_load(p->model, &lo, &pipe, &err)) cli_fail(cmd, &err);
+    int sd = cdf_pipeline_get_kind(pipe) == CDF_PIPELINE_SD;
+    if (sd && !p->nprompts) cli_usage_error(cmd, "a Stable Diffusion pipeline needs --prompt");
+    if (!sd && (p->nprompts || p->nnegatives || p->scheduler))
+        cli_usage_error(cmd, "--prompt, --negative-prompt and --scheduler are for Stable Diffusion pipelines");
+    cdf_generate_options o;
+    gp_to_options(p, &o);
+    int batch = cdf_pipeline_batch_size(pipe, &o);
+    if (p->nseeds > 1 && p->nseeds != batch)
+        cli_usage_error(cmd, "%d seeds given for a batch of %d images: give one seed, or one per image", p->nseeds,
+                        batch);
+    char os_seed[48] = "";
+    if (!p->nseeds) {
+        /* no seed: take one from the OS and say it, so the run can be repeated */
+        cli_os_seed(cmd, &p->rng, os_seed, sizeof os_seed);
+        p->seeds[p->nseeds++] = os_seed;
+        printf("seed: %s\n", os_seed);
+    }
+    cdf_generator *gens[GP_MAX_LIST];
+    for (int i = 0; i < p->nseeds; i++) gens[i] = cli_make_generator(cmd, &p->rng, p->seeds[i]);
+    char hash[32] = "";
+    if (oo->out || expect_hash) {
+        if (cdf_pipeline_weights_hash(pipe, hash, &err)) cli_fail(cmd, &err);
+        if (expect_hash && strcmp(expect_hash, hash) != 0)
+            fprintf(stderr, "warning: the weights differ from those the image was made with (hash %s, image says %s)\n",
+                    hash, expect_hash);
+    }
+    o.on_step = on_step;
+    o.on_step_user = (void *)oo;
+    o.output_type = CDF_OUTPUT_NP;
+    signal(SIGINT, on_sigint);
+    cdf_tensor img;
+    cdf_status gs = cdf_pipeline_generate(pipe, &o, gens, (size_t)p->nseeds, &img, NULL);
+    if (gs) {
+        cdf_error e2 = {0};
+        snprintf(e2.msg, sizeof e2.msg, "%s", cdf_pipeline_last_error(pipe));
+        e2.status = gs;
+        cli_fail(cmd, &e2);
+    }
+    char sum[64];
+    cli_format_f32(sum, sizeof sum, cdf_abs_sum_f32(img.data, (size_t)cdf_tensor_numel(&img)));
+    printf("abs_sum: %s\n", sum);
+    if (oo->out && !cli_has_ext(oo->out, ".png")) {
+        if (cdf_npy_write(oo->out, &img, &err)) cli_fail(cmd, &err);
+    } else if (oo->out) {
+        if (!o.num_inference_steps) o.num_inference_steps = sd ? 50 : (cdf_pipeline_get_kind(pipe) == CDF_PIPELINE_DDIM ? 50 : 1000);
+        char *params = gp_to_json(p, pipe, &o, (int)img.shape[1], (int)img.shape[2], os_seed, hash);
+        if (!params) {
+            fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);
+            return CLI_EXIT_FAIL;
+        }
+        write_images(cmd, oo, &img, params);
+        free(params);
+    }
+    cdf_tensor_free(&img);
+    for (int i = 0; i < p->nseeds; i++) cdf_generator_free(gens[i]);
+    cdf_pipeline_free(pipe);
+    return 0;
+}
