@@ -108,5 +108,43 @@ with tempfile.TemporaryDirectory() as tmp:
         got = np.load(os.path.join(tmp, "n.npy"))
         check(got.tobytes() == noise.tobytes(), name + ": randn gives the initial noise bit for bit")
 
+    # Stable Diffusion through the CLI: image vs golden, threads 1 vs 2, tokenize ids
+    for name in ("sched_EulerA", "seeddoc_gen_seeds0to3_nipp4", "negative_prompt_ddim_8steps"):
+        cdir = os.path.join(DATA, "sd", "cases", name)
+        text = open(os.path.join(cdir, "case.json")).read().replace("-Infinity", "null")
+        case = json.loads(text)
+        call = case["call"]
+        kw = call["kwargs"]
+        pipe = os.path.join(DATA, "sd", call["pipeline"])
+        prompts = call["prompt"] if isinstance(call["prompt"], list) else [call["prompt"]]
+        args = ["generate", pipe, "--quiet", "--scheduler", call["scheduler"]["class"]]
+        for pr in prompts:
+            args += ["--prompt", pr]
+        if "negative_prompt" in kw:
+            args += ["--negative-prompt", kw["negative_prompt"]]
+        for k, flag in (("num_inference_steps", "--steps"), ("guidance_scale", "--guidance-scale"),
+                        ("num_images_per_prompt", "--num-images-per-prompt"), ("height", "--height"), ("width", "--width")):
+            if k in kw:
+                args += [flag, str(kw[k])]
+        seeds = call["generator"]["seeds"]
+        for sd in (seeds if isinstance(seeds, list) else [seeds]):
+            args += ["--seed", str(sd)]
+        o2, o1 = os.path.join(tmp, name + "_2.npy"), os.path.join(tmp, name + "_1.npy")
+        p2 = run(args + ["--out", o2, "--threads", "2"])
+        p1 = run(args + ["--out", o1, "--threads", "1"])
+        check(p2.returncode == 0 and p1.returncode == 0, name + ": SD generate exits 0")
+        if p2.returncode or p1.returncode:
+            continue
+        img = np.load(o2)
+        ref = np.fromfile(os.path.join(cdir, "image.f32.bin"), dtype=np.float32).reshape(case["arrays"]["image"]["shape"])
+        err = float(np.abs(img.astype(np.float64) - ref).max())
+        tol = case["suggested_tolerance"]["image"]["atol"]
+        check(err <= tol, name + ": SD image max err %.2e <= %.1e" % (err, tol))
+        check(open(o1, "rb").read() == open(o2, "rb").read(), name + ": SD --threads 1 and 2 give identical bytes")
+        for i, pr in enumerate(prompts):
+            t = run(["tokenize", pipe, pr])
+            ids = [int(x) for x in t.stdout.split()]
+            check(ids == case["token_ids"]["cond"][i], name + ": tokenize gives the pipeline's ids")
+
 print("%d passed, %d failed" % (len(passes), len(failures)))
 sys.exit(1 if failures else 0)
