@@ -1,10 +1,12 @@
 #include "models/clip_text.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "io/json.h"
+#include "models/component.h"
 #include "models/blocks2d.h"
 #include "tensor/half.h"
 
@@ -117,41 +119,26 @@ void cdf_clip_text_free(cdf_clip_text *m) {
     cdf_free(m);
 }
 
+static cdf_status parse_cfg(const cJSON *root, const char *path, void *cfg, cdf_error *err) {
+    return cdf_clip_text_config_parse(root, path, (cdf_clip_text_config *)cfg, err);
+}
+static cdf_status walk_model(cdf_loader *ld, void *m) { return load_model(ld, (cdf_clip_text *)m); }
+static void free_model(void *m) { cdf_clip_text_free((cdf_clip_text *)m); }
+
+static const cdf_component_class k_clip_text_class = {"CLIPTextModel", "text_encoder",
+    sizeof(cdf_clip_text), offsetof(cdf_clip_text, cfg), sizeof(cdf_clip_text_config),
+    offsetof(cdf_clip_text, weights), 0, parse_cfg, walk_model, free_model};
+
 cdf_status cdf_clip_text_load(const char *dir, const char *variant, cdf_clip_text **out, cdf_error *err) {
-    *out = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *root = NULL;
-    TRY(cdf_json_load(path, &root, err));
-    cdf_clip_text *m = cdf_calloc(1, sizeof *m);
-    if (!m) {
-        cJSON_Delete(root);
-        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
-    }
-    cdf_status s = cdf_clip_text_config_parse(root, path, &m->cfg, err);
-    cJSON_Delete(root);
-    if (!s) s = cdf_weights_open_dir(dir, variant, &m->weights, err);
-    if (!s) {
-        cdf_loader ld = {m->weights, err, dir, 0, NULL, NULL};
-        s = load_model(&ld, m);
-    }
-    if (s) {
-        cdf_clip_text_free(m);
-        return s;
-    }
+    void *m = NULL;
+    cdf_status s = cdf_component_load(&k_clip_text_class, dir, variant, &m, err);
     *out = m;
-    return CDF_OK;
+    return s;
 }
 
 cdf_status cdf_clip_text_describe(const cdf_clip_text_config *cfg, cdf_param_record_fn fn, void *user,
                                   cdf_error *err) {
-    cdf_clip_text *m = cdf_calloc(1, sizeof *m);
-    if (!m) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing a CLIPTextModel");
-    m->cfg = *cfg;
-    cdf_loader ld = {NULL, err, "text_encoder", 0, fn, user};
-    cdf_status s = load_model(&ld, m);
-    cdf_clip_text_free(m);
-    return s;
+    return cdf_component_describe(&k_clip_text_class, cfg, fn, user, err);
 }
 
 int cdf_clip_text_hidden_size(const cdf_clip_text *m) { return m->cfg.hidden_size; }

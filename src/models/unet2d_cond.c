@@ -1,9 +1,11 @@
 #include "models/unet2d_cond.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "io/json.h"
+#include "models/component.h"
 #include "models/unet_common.h"
 
 #define TRY(x)               \
@@ -123,41 +125,26 @@ void cdf_unet2d_cond_free(cdf_unet2d_cond *m) {
     cdf_free(m);
 }
 
+static cdf_status parse_cfg(const cJSON *root, const char *path, void *cfg, cdf_error *err) {
+    return cdf_unet2d_cond_config_parse(root, path, (cdf_unet2d_cond_config *)cfg, err);
+}
+static cdf_status walk_model(cdf_loader *ld, void *m) { return load_model(ld, (cdf_unet2d_cond *)m); }
+static void free_model(void *m) { cdf_unet2d_cond_free((cdf_unet2d_cond *)m); }
+
+static const cdf_component_class k_unet2d_cond_class = {"UNet2DConditionModel", "unet",
+    sizeof(cdf_unet2d_cond), offsetof(cdf_unet2d_cond, cfg), sizeof(cdf_unet2d_cond_config),
+    offsetof(cdf_unet2d_cond, weights), 1, parse_cfg, walk_model, free_model};
+
 cdf_status cdf_unet2d_cond_load(const char *dir, const char *variant, cdf_unet2d_cond **out, cdf_error *err) {
-    *out = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *root = NULL;
-    TRY(cdf_json_load(path, &root, err));
-    cdf_unet2d_cond *m = cdf_calloc(1, sizeof *m);
-    if (!m) {
-        cJSON_Delete(root);
-        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
-    }
-    cdf_status s = cdf_unet2d_cond_config_parse(root, path, &m->cfg, err);
-    cJSON_Delete(root);
-    if (!s) s = cdf_weights_open_dir(dir, variant, &m->weights, err);
-    if (!s) {
-        cdf_loader ld = {m->weights, err, dir, 1, NULL, NULL};
-        s = load_model(&ld, m);
-    }
-    if (s) {
-        cdf_unet2d_cond_free(m);
-        return s;
-    }
+    void *m = NULL;
+    cdf_status s = cdf_component_load(&k_unet2d_cond_class, dir, variant, &m, err);
     *out = m;
-    return CDF_OK;
+    return s;
 }
 
 cdf_status cdf_unet2d_cond_describe(const cdf_unet2d_cond_config *cfg, cdf_param_record_fn fn, void *user,
                                     cdf_error *err) {
-    cdf_unet2d_cond *m = cdf_calloc(1, sizeof *m);
-    if (!m) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing a UNet2DConditionModel");
-    m->cfg = *cfg;
-    cdf_loader ld = {NULL, err, "unet", 0, fn, user};
-    cdf_status s = load_model(&ld, m);
-    cdf_unet2d_cond_free(m);
-    return s;
+    return cdf_component_describe(&k_unet2d_cond_class, cfg, fn, user, err);
 }
 
 /* Resnets and transformers of one block; pushes every output when st != NULL. */

@@ -2,10 +2,12 @@
  * forward passes, one image at a time. */
 #include "models/vae.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "io/json.h"
+#include "models/component.h"
 #include "models/blocks2d.h"
 
 #define TRY(x)               \
@@ -139,40 +141,25 @@ void cdf_vae_free(cdf_vae *m) {
     cdf_free(m);
 }
 
+static cdf_status parse_cfg(const cJSON *root, const char *path, void *cfg, cdf_error *err) {
+    return cdf_vae_config_parse(root, path, (cdf_vae_config *)cfg, err);
+}
+static cdf_status walk_model(cdf_loader *ld, void *m) { return load_model(ld, (cdf_vae *)m); }
+static void free_model(void *m) { cdf_vae_free((cdf_vae *)m); }
+
+static const cdf_component_class k_vae_class = {"AutoencoderKL", "vae",
+    sizeof(cdf_vae), offsetof(cdf_vae, cfg), sizeof(cdf_vae_config),
+    offsetof(cdf_vae, weights), 1, parse_cfg, walk_model, free_model};
+
 cdf_status cdf_vae_load(const char *dir, const char *variant, cdf_vae **out, cdf_error *err) {
-    *out = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *root = NULL;
-    TRY(cdf_json_load(path, &root, err));
-    cdf_vae *m = cdf_calloc(1, sizeof *m);
-    if (!m) {
-        cJSON_Delete(root);
-        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
-    }
-    cdf_status s = cdf_vae_config_parse(root, path, &m->cfg, err);
-    cJSON_Delete(root);
-    if (!s) s = cdf_weights_open_dir(dir, variant, &m->weights, err);
-    if (!s) {
-        cdf_loader ld = {m->weights, err, dir, 1, NULL, NULL};
-        s = load_model(&ld, m);
-    }
-    if (s) {
-        cdf_vae_free(m);
-        return s;
-    }
+    void *m = NULL;
+    cdf_status s = cdf_component_load(&k_vae_class, dir, variant, &m, err);
     *out = m;
-    return CDF_OK;
+    return s;
 }
 
 cdf_status cdf_vae_describe(const cdf_vae_config *cfg, cdf_param_record_fn fn, void *user, cdf_error *err) {
-    cdf_vae *m = cdf_calloc(1, sizeof *m);
-    if (!m) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing an AutoencoderKL");
-    m->cfg = *cfg;
-    cdf_loader ld = {NULL, err, "vae", 0, fn, user};
-    cdf_status s = load_model(&ld, m);
-    cdf_vae_free(m);
-    return s;
+    return cdf_component_describe(&k_vae_class, cfg, fn, user, err);
 }
 
 const cdf_vae_config *cdf_vae_get_config(const cdf_vae *m) { return &m->cfg; }

@@ -20,6 +20,11 @@ cdf_status cdf_unet2d_pipeline_load(cdf_pipeline *p, const char *dir, const cJSO
                              "%s: scheduler class \"%s\" is not supported by %s (DDPMScheduler, DDIMScheduler)",
                              idx_path, scls, p->class_name);
     if ((s = cdf_pipeline_load_scheduler(p, dir, err))) return s;
+    if (p->sched.kind != CDF_SCHED_DDPM && p->sched.kind != CDF_SCHED_DDIM)
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                             "%s/scheduler/scheduler_config.json: %s is not supported by %s (DDPMScheduler, "
+                             "DDIMScheduler)",
+                             dir, cdf_sched_kind_name(p->sched.kind), p->class_name);
     char udir[4096];
     snprintf(udir, sizeof udir, "%s/unet", dir);
     return cdf_unet2d_load(udir, variant, &p->unet, err);
