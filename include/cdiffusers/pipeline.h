@@ -53,11 +53,13 @@ void cdf_pipeline_sample_size(const cdf_pipeline *p, int *height, int *width, in
 
 /* What every denoising step reports (and step -1 for the initial noise). */
 typedef struct cdf_step_info {
-    int step;                   /* -1: initial latents drawn; 0..num_steps-1: after scheduler.step */
+    int step;                   /* -1: the initial noise as drawn (before init_noise_sigma); 0..num_steps-1:
+                                   after each scheduler.step */
     int num_steps;
     int64_t timestep;
     const float *latents;       /* step -1: the initial noise; else prev_sample [batch, c, h, w] */
-    const float *model_out;     /* UNet output [batch, model_channels, h, w]; NULL at step -1 */
+    const float *model_out;     /* what the scheduler stepped with: the UNet output [batch, model_channels,
+                                   h, w] (SD: after classifier-free guidance); NULL at step -1 */
     const float *variance_noise;/* the step's noise draw, or NULL */
     int batch, channels, model_channels, height, width;
 } cdf_step_info;
