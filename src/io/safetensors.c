@@ -434,3 +434,9 @@ void cdf_st_close(cdf_st_file *f) {
     cdf_free(f->path);
     cdf_free(f);
 }
+
+void cdf_st_release_pages(const cdf_st_file *f) {
+    /* Clean file-backed pages: the kernel drops them from this process and
+     * faults them back in from the file if they are read again. */
+    if (f && f->map && f->map_len) madvise(f->map, f->map_len, MADV_DONTNEED);
+}

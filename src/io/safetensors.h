@@ -38,6 +38,10 @@ const char *cdf_st_path(const cdf_st_file *f);
 const char *cdf_st_metadata(const cdf_st_file *f, const char *key);
 /* Unmaps and frees f (NULL is fine); every pointer obtained from f dies. */
 void cdf_st_close(cdf_st_file *f);
+/* Drops the file's mapped pages from the process's memory (MADV_DONTNEED on
+ * the read-only mapping); the data stays valid and is read back from the file
+ * on the next access.  For lowering peak memory between pipeline stages. */
+void cdf_st_release_pages(const cdf_st_file *f);
 
 /* Parses a safetensors dtype string ("F32", "BF16", ...); 0 on success,
  * -1 for a valid-but-unsupported safetensors dtype, -2 for an unknown string. */

@@ -432,3 +432,7 @@ uint64_t cdf_weights_hash(const cdf_weights *w, uint64_t h) {
     }
     return h;
 }
+
+void cdf_weights_release_pages(const cdf_weights *w) {
+    for (size_t i = 0; w && i < w->nfiles; i++) cdf_st_release_pages(w->files[i]);
+}

@@ -42,6 +42,8 @@ const char *cdf_weights_source(const cdf_weights *w);
 size_t cdf_weights_nbytes(const cdf_weights *w);
 /* Unmaps everything (NULL is fine); all tensor pointers from w die. */
 void cdf_weights_close(cdf_weights *w);
+/* cdf_st_release_pages for every file of w: the weights stay usable. */
+void cdf_weights_release_pages(const cdf_weights *w);
 /* Folds every tensor (name, dtype, shape, bytes; in name order) into the
  * running hash h and returns it.  Reads all the mapped data. */
 uint64_t cdf_weights_hash(const cdf_weights *w, uint64_t h);

@@ -227,6 +227,8 @@ cdf_status cdf_sd_pipeline_run(cdf_pipeline *p, const cdf_generate_options *o, c
         goto done;
     }
     if ((s = encode_prompts(&ex, p, o, cfg, ctx, &seq, err))) goto done;
+    /* stage by stage, the weights of finished stages leave memory (they stay mapped) */
+    cdf_weights_release_pages(cdf_clip_text_weights(p->text_encoder));
     if ((s = cdf_pipeline_make_scheduler(p, o, steps, &sch, err))) goto done;
     if ((s = cdf_pipeline_draw(gens, ngens, total, lc, h, w, lat, err))) goto done;
     int nsteps = cdf_scheduler_num_timesteps(sch);
@@ -264,6 +266,7 @@ cdf_status cdf_sd_pipeline_run(cdf_pipeline *p, const cdf_generate_options *o, c
         s = cdf_pipeline_make_output(o, lat, total, lc, h, w, images, err);
         goto done;
     }
+    cdf_weights_release_pages(p->cunet->weights);
     /* vae.decode(latents / scaling_factor) */
     float sf = cdf_vae_scaling_factor(p->vae);
     cdf_free(in), in = NULL;
