@@ -82,9 +82,12 @@ void cdf_sd_pipeline_unload(cdf_pipeline *p) {
 }
 
 uint64_t cdf_sd_weights_hash(const cdf_pipeline *p, uint64_t h) {
-    h = cdf_weights_hash(p->cunet->weights, h);
-    h = cdf_weights_hash(cdf_clip_text_weights(p->text_encoder), h);
-    return cdf_weights_hash(cdf_vae_weights(p->vae), h);
+    const cdf_weights *w[3] = {p->cunet->weights, cdf_clip_text_weights(p->text_encoder), cdf_vae_weights(p->vae)};
+    for (int i = 0; i < 3; i++) {
+        h = cdf_weights_hash(w[i], h);
+        cdf_weights_release_pages(w[i]); /* hashing read them all: do not keep them all resident */
+    }
+    return h;
 }
 
 void cdf_sd_default_size(const cdf_pipeline *p, int *h, int *w, int *c) {
