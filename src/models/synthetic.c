@@ -1,5 +1,6 @@
 #include "models/synthetic.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +12,10 @@
 #include "io/atomic.h"
 #include "io/json.h"
 #include "io/st_write.h"
+#include "models/clip_text.h"
 #include "models/unet2d.h"
+#include "models/unet2d_cond.h"
+#include "models/vae.h"
 #include "tensor/half.h"
 
 typedef struct tensor_list {
@@ -42,6 +46,8 @@ static cdf_status record(const char *name, int ndim, const int64_t *shape, void 
 static void list_free(tensor_list *l) {
     for (size_t i = 0; i < l->n; i++) cdf_free((void *)l->e[i].name);
     cdf_free(l->e);
+    l->e = NULL;
+    l->n = l->cap = 0;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -118,30 +124,183 @@ static cdf_status make_dir(const char *path, cdf_error *err) {
     return CDF_OK;
 }
 
-static cdf_status synth_unet2d(const char *cfg_path, const char *out_path, const char *seed, cdf_dtype dtype,
-                               cdf_error *err) {
-    cJSON *root = NULL;
-    cdf_status s = cdf_json_load(cfg_path, &root, err);
-    if (s) return s;
-    cdf_unet2d_config cfg;
-    s = cdf_unet2d_config_parse(root, cfg_path, &cfg, err);
-    cJSON_Delete(root);
-    if (s) return s;
-    tensor_list l = {NULL, 0, 0, dtype};
-    fill_state fs = {NULL, NULL};
-    s = cdf_unet2d_describe(&cfg, record, &l, err);
-    if (s == CDF_ERR_NOMEM) cdf_error_set(err, s, "out of memory listing %s", cfg_path);
-    if (!s) {
-        qsort(l.e, l.n, sizeof *l.e, by_name);
-        fs.z = cdf_mallocn(SYN_CHUNK, sizeof(double));
-        if (!fs.z) s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory");
+static cdf_status join(char *out, size_t n, const char *a, const char *b, cdf_error *err) {
+    int k = snprintf(out, n, "%s/%s", a, b);
+    if (k < 0 || (size_t)k >= n) return cdf_error_set(err, CDF_ERR_ARG, "%s/%s: path too long", a, b);
+    return CDF_OK;
+}
+
+/* Copies every regular file of folder src into dst (a tokenizer folder). */
+static cdf_status copy_folder_files(const char *src, const char *dst, cdf_error *err) {
+    DIR *d = opendir(src);
+    if (!d) return cdf_error_set(err, CDF_ERR_MISSING, "%s: cannot open folder: %s", src, strerror(errno));
+    cdf_status s = CDF_OK;
+    int copied = 0;
+    struct dirent *de;
+    char a[4096], b[4096];
+    while (!s && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        if ((s = join(a, sizeof a, src, de->d_name, err))) break;
+        struct stat st;
+        if (stat(a, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (!(s = join(b, sizeof b, dst, de->d_name, err))) s = copy_file(a, b, err);
+        copied++;
     }
+    closedir(d);
+    if (!s && !copied) s = cdf_error_set(err, CDF_ERR_MISSING, "%s: folder has no files to copy", src);
+    return s;
+}
+
+/* Each describable class: parse its config.json, list its state_dict. */
+typedef cdf_status (*describe_fn)(const cJSON *root, const char *path, tensor_list *l, cdf_error *err);
+
+static cdf_status desc_unet2d(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
+    cdf_unet2d_config cfg;
+    cdf_status s = cdf_unet2d_config_parse(root, path, &cfg, err);
+    return s ? s : cdf_unet2d_describe(&cfg, record, l, err);
+}
+
+static cdf_status desc_unet2d_cond(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
+    cdf_unet2d_cond_config cfg;
+    cdf_status s = cdf_unet2d_cond_config_parse(root, path, &cfg, err);
+    return s ? s : cdf_unet2d_cond_describe(&cfg, record, l, err);
+}
+
+static cdf_status desc_vae(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
+    cdf_vae_config cfg;
+    cdf_status s = cdf_vae_config_parse(root, path, &cfg, err);
+    return s ? s : cdf_vae_describe(&cfg, record, l, err);
+}
+
+/* transformers >= 4.31 registers text_model.embeddings.position_ids with
+ * persistent=False, so CLIPTextModel's state_dict (and the golden SD files)
+ * hold floating tensors only: nothing integer to write. */
+static cdf_status desc_clip_text(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
+    cdf_clip_text_config cfg;
+    cdf_status s = cdf_clip_text_config_parse(root, path, &cfg, err);
+    return s ? s : cdf_clip_text_describe(&cfg, record, l, err);
+}
+
+static const struct model_class {
+    const char *cls;
+    describe_fn describe;
+} k_models[] = {
+    {"UNet2DModel", desc_unet2d},
+    {"UNet2DConditionModel", desc_unet2d_cond},
+    {"AutoencoderKL", desc_vae},
+    {"CLIPTextModel", desc_clip_text},
+};
+
+/* Components a Stable Diffusion pipeline names but cdiffusers does not run
+ * (the pipeline loader skips them too): nothing is written for them. */
+static const char *const k_skipped[] = {"safety_checker", "feature_extractor", "image_encoder"};
+
+enum comp_kind { COMP_SCHEDULER, COMP_TOKENIZER, COMP_MODEL };
+
+typedef struct component {
+    const char *key;      /* borrowed from the index */
+    const char *library;  /* borrowed; "transformers" selects model.safetensors */
+    enum comp_kind kind;
+    tensor_list l;        /* COMP_MODEL: the state_dict, sorted by name */
+} component;
+
+static int is_tokenizer(const char *cls) { return strstr(cls, "Tokenizer") != NULL; }
+
+/* Classifies one index entry; for a model, parses its config and lists its
+ * state_dict (sorted), so every error comes before anything is written. */
+static cdf_status plan_component(const char *config_dir, const char *idx_path, const cJSON *it, cdf_dtype dtype,
+                                 component *c, int *skip, cdf_error *err) {
+    *skip = 1;
+    /* plain values such as "requires_safety_checker": true are not components */
+    if (!it->string || it->string[0] == '_' || !cJSON_IsArray(it)) return CDF_OK;
+    const cJSON *lib = cJSON_GetArrayItem(it, 0), *cls = cJSON_GetArrayItem(it, 1);
+    if (!cls || cJSON_IsNull(cls)) return CDF_OK;
+    if (!cJSON_IsString(cls) || (lib && !cJSON_IsString(lib) && !cJSON_IsNull(lib)))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: component '%s' must be [library, class]", idx_path, it->string);
+    const char *cn = cls->valuestring;
+    for (size_t i = 0; i < sizeof k_skipped / sizeof k_skipped[0]; i++)
+        if (strcmp(it->string, k_skipped[i]) == 0) {
+            cdf_notice(err, CDF_NOTICE_WARN, "%s: component '%s' (%s) is skipped: cdiffusers does not run it",
+                       idx_path, it->string, cn);
+            return CDF_OK;
+        }
+    memset(c, 0, sizeof *c);
+    c->key = it->string;
+    c->library = cJSON_IsString(lib) ? lib->valuestring : "";
+    *skip = 0;
+    char path[4096], sub[4096];
+    cdf_status s = join(sub, sizeof sub, config_dir, c->key, err);
+    if (s) return s;
+    struct stat st;
+    if (strstr(cn, "Scheduler")) {
+        c->kind = COMP_SCHEDULER;
+        if ((s = join(path, sizeof path, sub, "scheduler_config.json", err))) return s;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            return cdf_error_set(err, CDF_ERR_MISSING, "%s: missing (component '%s' of %s)", path, c->key, idx_path);
+        return CDF_OK;
+    }
+    if (is_tokenizer(cn)) {
+        c->kind = COMP_TOKENIZER;
+        if (stat(sub, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cdf_error_set(err, CDF_ERR_MISSING, "%s: folder missing (component '%s' of %s)", sub, c->key,
+                                 idx_path);
+        return CDF_OK;
+    }
+    const struct model_class *mc = NULL;
+    for (size_t i = 0; i < sizeof k_models / sizeof k_models[0]; i++)
+        if (strcmp(cn, k_models[i].cls) == 0) mc = &k_models[i];
+    if (!mc)
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: component '%s' (%s): synthetic weights not supported yet",
+                             idx_path, it->string, cn);
+    c->kind = COMP_MODEL;
+    c->l.dtype = dtype;
+    s = join(path, sizeof path, sub, "config.json", err);
+    cJSON *root = NULL;
+    if (!s) s = cdf_json_load(path, &root, err);
+    if (!s) s = mc->describe(root, path, &c->l, err);
+    cJSON_Delete(root);
+    if (s == CDF_ERR_NOMEM) cdf_error_set(err, s, "out of memory listing %s", path);
+    if (!s) qsort(c->l.e, c->l.n, sizeof *c->l.e, by_name);
+    return s;
+}
+
+/* Writes one model component's weights: a fresh Generator(PCG64(seed)) walks
+ * the sorted state_dict. */
+static cdf_status write_weights(const component *c, const char *out_path, const char *seed, cdf_error *err) {
+    fill_state fs = {NULL, cdf_mallocn(SYN_CHUNK, sizeof(double))};
+    cdf_status s = fs.z ? CDF_OK : cdf_error_set(err, CDF_ERR_NOMEM, "out of memory writing %s", out_path);
     if (!s) s = cdf_generator_new(CDF_RNG_NUMPY, seed, &fs.g, err);
-    if (!s) s = cdf_st_write(out_path, l.e, l.n, fill, &fs, err);
+    if (!s) s = cdf_st_write(out_path, c->l.e, c->l.n, fill, &fs, err);
     cdf_generator_free(fs.g);
     cdf_free(fs.z);
-    list_free(&l);
     return s;
+}
+
+static cdf_status write_component(const component *c, const char *config_dir, const char *out_dir, const char *seed,
+                                  cdf_error *err) {
+    char src[4096], dst[4096], a[4096], b[4096];
+    cdf_status s = join(src, sizeof src, config_dir, c->key, err);
+    if (!s) s = join(dst, sizeof dst, out_dir, c->key, err);
+    if (!s) s = make_dir(dst, err);
+    if (s) return s;
+    switch (c->kind) {
+    case COMP_SCHEDULER:
+        if (!(s = join(a, sizeof a, src, "scheduler_config.json", err)) &&
+            !(s = join(b, sizeof b, dst, "scheduler_config.json", err)))
+            s = copy_file(a, b, err);
+        return s;
+    case COMP_TOKENIZER: return copy_folder_files(src, dst, err);
+    case COMP_MODEL:
+        if (!(s = join(a, sizeof a, src, "config.json", err)) && !(s = join(b, sizeof b, dst, "config.json", err)))
+            s = copy_file(a, b, err);
+        if (!s)
+            s = join(b, sizeof b, dst,
+                     strcmp(c->library, "transformers") == 0 ? "model.safetensors"
+                                                             : "diffusion_pytorch_model.safetensors",
+                     err);
+        return s ? s : write_weights(c, b, seed, err);
+    }
+    return CDF_OK;
 }
 
 cdf_status cdf_make_synthetic(const char *config_dir, const char *out_dir, const char *seed, cdf_dtype dtype,
@@ -149,50 +308,30 @@ cdf_status cdf_make_synthetic(const char *config_dir, const char *out_dir, const
     if (dtype != CDF_F32 && dtype != CDF_F16 && dtype != CDF_BF16)
         return cdf_error_set(err, CDF_ERR_ARG, "synthetic weights must be f32, f16 or bf16");
     char src[4096], dst[4096];
-    snprintf(src, sizeof src, "%s/model_index.json", config_dir);
+    cdf_status s = join(src, sizeof src, config_dir, "model_index.json", err);
     cJSON *idx = NULL;
-    cdf_status s = cdf_json_load(src, &idx, err);
+    if (!s) s = cdf_json_load(src, &idx, err);
     if (s) return s;
+    int n = cJSON_GetArraySize(idx), nc = 0;
+    component *comps = n > 0 ? cdf_calloc((size_t)n, sizeof *comps) : NULL;
+    if (n > 0 && !comps) {
+        cJSON_Delete(idx);
+        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory reading %s", src);
+    }
     /* First pass, before anything is written: every component must be one we can make. */
     const cJSON *it;
     cJSON_ArrayForEach(it, idx) {
-        if (!it->string || it->string[0] == '_' || cJSON_IsNull(it)) continue;
-        const cJSON *cls = cJSON_IsArray(it) ? cJSON_GetArrayItem(it, 1) : NULL;
-        if (!cls || cJSON_IsNull(cls)) continue;
-        if (!cJSON_IsString(cls)) {
-            s = cdf_error_set(err, CDF_ERR_CONFIG, "%s: component '%s' must be [library, class]", src, it->string);
-            goto done;
-        }
-        const char *c = cls->valuestring;
-        int is_sched = strstr(c, "Scheduler") != NULL;
-        if (!is_sched && strcmp(c, "UNet2DModel") != 0) {
-            s = cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: component '%s' (%s): synthetic weights not supported yet",
-                              src, it->string, c);
-            goto done;
-        }
+        int skip = 1;
+        s = plan_component(config_dir, src, it, dtype, &comps[nc], &skip, err);
+        if (!skip) nc++; /* counted even on failure so its list is freed */
+        if (s) goto done;
     }
     if ((s = make_dir(out_dir, err))) goto done;
-    snprintf(dst, sizeof dst, "%s/model_index.json", out_dir);
-    if ((s = copy_file(src, dst, err))) goto done;
-    cJSON_ArrayForEach(it, idx) {
-        if (!it->string || it->string[0] == '_' || !cJSON_IsArray(it)) continue;
-        const cJSON *cls = cJSON_GetArrayItem(it, 1);
-        if (!cls || !cJSON_IsString(cls)) continue;
-        snprintf(dst, sizeof dst, "%s/%s", out_dir, it->string);
-        if ((s = make_dir(dst, err))) goto done;
-        if (strstr(cls->valuestring, "Scheduler")) {
-            snprintf(src, sizeof src, "%s/%s/scheduler_config.json", config_dir, it->string);
-            snprintf(dst, sizeof dst, "%s/%s/scheduler_config.json", out_dir, it->string);
-            if ((s = copy_file(src, dst, err))) goto done;
-            continue;
-        }
-        snprintf(src, sizeof src, "%s/%s/config.json", config_dir, it->string);
-        snprintf(dst, sizeof dst, "%s/%s/config.json", out_dir, it->string);
-        if ((s = copy_file(src, dst, err))) goto done;
-        snprintf(dst, sizeof dst, "%s/%s/diffusion_pytorch_model.safetensors", out_dir, it->string);
-        if ((s = synth_unet2d(src, dst, seed, dtype, err))) goto done;
-    }
+    if ((s = join(dst, sizeof dst, out_dir, "model_index.json", err)) || (s = copy_file(src, dst, err))) goto done;
+    for (int i = 0; i < nc && !s; i++) s = write_component(&comps[i], config_dir, out_dir, seed, err);
 done:
+    for (int i = 0; i < nc; i++) list_free(&comps[i].l);
+    cdf_free(comps);
     cJSON_Delete(idx);
     return s;
 }
