@@ -55,6 +55,8 @@ int cmd_regenerate(int argc, char **argv) {
     char msg[256];
     if (gp_from_json(&rec, json, msg, sizeof msg)) {
         fprintf(stderr, "cdiffusers %s: error: %s: %s\n", CMD, pos[0], msg);
+        cdf_free(json);
+        gp_free(&rec);
         return CLI_EXIT_FAIL;
     }
     const char *hash = NULL;

@@ -237,6 +237,18 @@ static int get_num(cJSON *j, const char *k, double *out) {
     return 1;
 }
 
+/* A whole number in [lo, hi] (absent or null: *out unchanged); 0 when it is
+ * not one, so no out-of-range double is ever converted to int. */
+static int get_int(cJSON *j, const char *k, double lo, double hi, int *out) {
+    double d = 0;
+    if (!get_num(j, k, &d)) return 0;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+    if (!v || cJSON_IsNull(v)) return 1;
+    if (!(d >= lo && d <= hi) || d != (double)(long long)d) return 0;
+    *out = (int)d;
+    return 1;
+}
+
 static int get_list(cJSON *j, const char *k, const char **list, int *n) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k), *it;
     if (!v || cJSON_IsNull(v)) return 1;
@@ -258,23 +270,26 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
     }
     p->owned = j;
     const char *pipe = NULL, *sched = NULL;
-    double steps = 0, nipp = 1, bs = 1, h = 0, w = 0, cs = 0;
+    int steps = 0, h = 0, w = 0;
     cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "use_karras_sigmas");
+    /* the same ranges as the command line options */
     int ok = get_str(j, "variant", &p->variant) && get_str(j, "pipeline", &pipe) && get_str(j, "scheduler", &sched) &&
              get_list(j, "prompt", p->prompts, &p->nprompts) &&
-             get_list(j, "negative_prompt", p->negatives, &p->nnegatives) && get_num(j, "num_images_per_prompt", &nipp) &&
-             get_num(j, "guidance_scale", &p->guidance) && get_num(j, "guidance_rescale", &p->guidance_rescale) &&
-             get_num(j, "clip_skip", &cs) && get_num(j, "batch_size", &bs) && get_num(j, "steps", &steps) &&
-             get_num(j, "eta", &p->eta) && get_num(j, "height", &h) && get_num(j, "width", &w) &&
+             get_list(j, "negative_prompt", p->negatives, &p->nnegatives) &&
+             get_int(j, "num_images_per_prompt", 1, 4096, &p->nipp) && get_num(j, "guidance_scale", &p->guidance) &&
+             get_num(j, "guidance_rescale", &p->guidance_rescale) && get_int(j, "clip_skip", 0, 64, &p->clip_skip) &&
+             get_int(j, "batch_size", 1, 4096, &p->batch_size) && get_int(j, "steps", 1, 1000000, &steps) &&
+             get_num(j, "eta", &p->eta) && get_int(j, "height", 0, 65536, &h) && get_int(j, "width", 0, 65536, &w) &&
              get_list(j, "seeds", p->seeds, &p->nseeds);
-    if (!ok) {
-        snprintf(err, errlen, "a parameter has the wrong type");
+    if (!ok || !(p->guidance >= 0 && p->guidance <= 1e30) || !(p->guidance_rescale >= 0 && p->guidance_rescale <= 1) ||
+        !(p->eta >= 0 && p->eta <= 1e30)) {
+        snprintf(err, errlen, "a parameter has the wrong type or is out of range");
         return -1;
     }
     const char *gen = NULL;
-    double sms = 0, tps = 0;
-    if (!get_str(j, "generator", &gen) || !get_num(j, "gpu_sm_count", &sms) || !get_num(j, "gpu_threads_per_sm", &tps) ||
-        !get_str(j, "gpu", &p->rng.gpu)) {
+    int sms = 0, tps = 0;
+    if (!get_str(j, "generator", &gen) || !get_int(j, "gpu_sm_count", 0, 100000, &sms) ||
+        !get_int(j, "gpu_threads_per_sm", 0, 100000, &tps) || !get_str(j, "gpu", &p->rng.gpu)) {
         snprintf(err, errlen, "the generator parameters have the wrong type");
         return -1;
     }
@@ -287,7 +302,7 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
     }
     p->rng.cuda.sm_count = (uint32_t)sms;
     p->rng.cuda.threads_per_sm = (uint32_t)tps;
-    if (!pipe || !p->nseeds || steps < 1) {
+    if (!pipe || !p->nseeds || !steps) {
         snprintf(err, errlen, "the parameters lack the pipeline, seeds or steps");
         return -1;
     }
@@ -300,13 +315,10 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
     }
     p->scheduler = p->pipeline == CDF_PIPELINE_SD ? sched : NULL;
     if (k && cJSON_IsBool(k)) p->karras = cJSON_IsTrue(k);
-    p->steps = (int)steps;
-    p->nipp = (int)nipp;
-    p->batch_size = (int)bs;
-    p->clip_skip = (int)cs;
+    p->steps = steps;
     if (p->pipeline == CDF_PIPELINE_SD) {
-        p->height = (int)h;
-        p->width = (int)w;
+        p->height = h;
+        p->width = w;
     }
     return 0;
 }

@@ -88,8 +88,17 @@ const char *cdf_dtype_name(cdf_dtype t) {
     return "unknown";
 }
 
+/* Never overflows: a product past INT64_MAX gives INT64_MAX (so size limits
+ * still refuse it), a negative dimension gives -1 (an invalid tensor). */
 int64_t cdf_tensor_numel(const cdf_tensor *t) {
     int64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] == 0) return 0;
+        if (t->shape[i] < 0) return -1;
+    }
+    for (int i = 0; i < t->ndim; i++) {
+        if (n > INT64_MAX / t->shape[i]) return INT64_MAX;
+        n *= t->shape[i];
+    }
     return n;
 }

@@ -52,8 +52,10 @@ cdf_status cdf_image_grid(const cdf_image *imgs, int n, int rows, int cols, cdf_
                                  "image grid: image %d is %dx%d with %d channels, image 0 is %dx%d with %d", i,
                                  imgs[i].width, imgs[i].height, imgs[i].channels, w, h, c);
     int64_t gw = (int64_t)cols * w, gh = (int64_t)rows * h;
-    if (gw > INT32_MAX || gh > INT32_MAX || (uint64_t)gw * (uint64_t)gh > SIZE_MAX / (size_t)c)
-        return cdf_error_set(err, CDF_ERR_LIMIT, "image grid: %lldx%lld grid too large", (long long)gw, (long long)gh);
+    /* no bigger than a PNG this library reads back (CDF_PNG_MAX_DIM, CDF_PNG_MAX_PIXELS) */
+    if (gw > CDF_PNG_MAX_DIM || gh > CDF_PNG_MAX_DIM || (uint64_t)gw * (uint64_t)gh > CDF_PNG_MAX_PIXELS)
+        return cdf_error_set(err, CDF_ERR_LIMIT, "image grid: %lldx%lld grid is over the limit of %zu pixels",
+                             (long long)gw, (long long)gh, CDF_PNG_MAX_PIXELS);
     size_t row_bytes = (size_t)gw * (size_t)c;
     unsigned char *px = cdf_calloc((size_t)gh, row_bytes); /* [rows*h][cols*w][c] */
     if (!px) return cdf_error_set(err, CDF_ERR_NOMEM, "image grid: out of memory");

@@ -10,15 +10,29 @@
 
 #include "io/atomic.h"
 
+/* Largest single allocation libpng may make: a text chunk (or its
+ * decompressed value) up to the chunk limit, plus slack for its own
+ * structures.  Row buffers are far smaller (width <= CDF_PNG_MAX_DIM);
+ * pixels are allocated outside libpng.  This bounds what a hostile chunk
+ * length can make libpng allocate, whatever libpng's own limits do. */
+#define PNG_MAX_CHUNK ((png_alloc_size_t)64 << 20)
+#define PNG_MAX_LIB_ALLOC (PNG_MAX_CHUNK + ((png_alloc_size_t)1 << 20))
+
 /* Shared by the libpng callbacks of one read or write. */
 typedef struct png_ctx {
     const char *path;
     cdf_error *err;
     int nomem;     /* an allocation through the hook failed */
+    int too_large; /* over a limit: a libpng allocation past PNG_MAX_LIB_ALLOC, or CDF_PNG_MAX_PIXELS */
     char msg[256]; /* last libpng error message */
 } png_ctx;
 
 static png_voidp mem_alloc(png_structp png, png_alloc_size_t n) {
+    if (n > PNG_MAX_LIB_ALLOC) {
+        png_ctx *c = png_get_mem_ptr(png);
+        if (c) c->too_large = 1;
+        return NULL;
+    }
     void *p = cdf_malloc(n);
     if (!p) {
         png_ctx *c = png_get_mem_ptr(png);
@@ -151,7 +165,7 @@ cdf_status cdf_png_write(const char *path, const cdf_image *img, const char *con
         cdf_free(texts);
         return s;
     }
-    png_ctx ctx = {path, err, 0, {0}};
+    png_ctx ctx = {path, err, 0, 0, {0}};
     png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning, &ctx, mem_alloc,
                                                 mem_free);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -187,7 +201,7 @@ static int read_body(png_structp png, png_infop info, png_infop end_info, FILE *
     png_init_io(png, fp);
     png_set_sig_bytes(png, 8);
     png_set_user_limits(png, CDF_PNG_MAX_DIM, CDF_PNG_MAX_DIM);
-    png_set_chunk_malloc_max(png, (png_alloc_size_t)64 << 20);
+    png_set_chunk_malloc_max(png, PNG_MAX_CHUNK);
     png_read_info(png, info);
     rs->width = png_get_image_width(png, info);
     rs->height = png_get_image_height(png, info);
@@ -205,6 +219,11 @@ static int read_body(png_structp png, png_infop info, png_infop end_info, FILE *
     if ((rs->channels != 3 && rs->channels != 4) || png_get_bit_depth(png, info) != 8 ||
         rowbytes != (size_t)rs->width * (size_t)rs->channels)
         png_error(png, "unexpected pixel layout after conversion to 8-bit RGB(A)");
+    if (rs->want_pixels && (size_t)rs->width * rs->height > CDF_PNG_MAX_PIXELS) {
+        png_ctx *c = png_get_error_ptr(png);
+        c->too_large = 1;
+        png_error(png, "image has more pixels than the limit");
+    }
     size_t rows = rs->want_pixels ? rs->height : 1;
     if (rowbytes && rows > SIZE_MAX / rowbytes) png_error(png, "image too large");
     rs->pixels = cdf_malloc(rows * rowbytes);
@@ -248,6 +267,9 @@ static cdf_status read_png(const char *path, png_ctx *ctx, read_state *rs, png_s
         png_destroy_read_struct(&png, &info, &end_info);
         cdf_free(rs->pixels);
         rs->pixels = NULL;
+        if (ctx->too_large)
+            return cdf_error_set(err, CDF_ERR_LIMIT, "%s: PNG too large: %s (limits: %llu-byte chunks, %zu pixels)",
+                                 path, ctx->msg, (unsigned long long)PNG_MAX_CHUNK, CDF_PNG_MAX_PIXELS);
         if (ctx->nomem) return cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory reading PNG", path);
         return cdf_error_set(err, CDF_ERR_FORMAT, "%s: invalid PNG: %s", path, ctx->msg);
     }
@@ -259,7 +281,7 @@ static cdf_status read_png(const char *path, png_ctx *ctx, read_state *rs, png_s
 
 cdf_status cdf_png_read(const char *path, cdf_image *img, cdf_error *err) {
     memset(img, 0, sizeof *img);
-    png_ctx ctx = {path, err, 0, {0}};
+    png_ctx ctx = {path, err, 0, 0, {0}};
     read_state rs = {1, NULL, 0, 0, 0};
     png_structp png;
     png_infop info, end_info;
@@ -303,7 +325,7 @@ static char *text_value(const png_text *t) {
 
 cdf_status cdf_png_read_text(const char *path, const char *key, char **value, cdf_error *err) {
     *value = NULL;
-    png_ctx ctx = {path, err, 0, {0}};
+    png_ctx ctx = {path, err, 0, 0, {0}};
     read_state rs = {0, NULL, 0, 0, 0};
     png_structp png;
     png_infop info, end_info;
@@ -322,6 +344,10 @@ cdf_status cdf_png_read_text(const char *path, const char *key, char **value, cd
     if (found) {
         *value = text_value(found);
         if (!*value) s = cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory", path);
+    } else if (ctx.too_large) {
+        /* libpng skips a text chunk it cannot allocate, with only a warning */
+        s = cdf_error_set(err, CDF_ERR_LIMIT, "%s: a PNG text chunk is over the %llu-byte limit", path,
+                          (unsigned long long)PNG_MAX_LIB_ALLOC);
     } else if (ctx.nomem) {
         /* libpng drops a text chunk it has no memory for, with only a warning */
         s = cdf_error_set(err, CDF_ERR_NOMEM, "%s: out of memory reading PNG text", path);

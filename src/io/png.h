@@ -7,6 +7,10 @@
 
 /* Largest width or height read. */
 #define CDF_PNG_MAX_DIM 65536
+/* Largest image read (width * height): 16384 x 16384.  A 60-byte file can
+ * claim 65536 x 65536; past this the read is CDF_ERR_LIMIT before any
+ * pixel memory is allocated. */
+#define CDF_PNG_MAX_PIXELS ((size_t)1 << 28)
 
 /* 8-bit RGB (channels 3) or gray (1) or RGBA (4) image, rows top to bottom. */
 typedef struct cdf_image {

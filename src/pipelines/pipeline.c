@@ -1,5 +1,6 @@
 /* The pipeline front: model_index.json, component classes, dispatch to the
  * pipeline family, generator handling and outputs. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -134,6 +135,9 @@ void cdf_generate_options_init(cdf_generate_options *o) {
 
 int cdf_pipeline_batch_size(const cdf_pipeline *p, const cdf_generate_options *o) {
     if (p->kind != CDF_PIPELINE_SD) return o->batch_size;
+    /* saturates instead of overflowing: the run refuses it (CDF_ERR_LIMIT) */
+    if (o->num_images_per_prompt <= 0) return 0;
+    if (o->num_prompts > (size_t)INT_MAX / (size_t)o->num_images_per_prompt) return INT_MAX;
     return (int)o->num_prompts * o->num_images_per_prompt;
 }
 

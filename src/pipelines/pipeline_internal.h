@@ -27,6 +27,13 @@ struct cdf_pipeline {
     cdf_error err;                /* last error of a call on this handle */
 };
 
+/* Size limits of one generate call (CDF_ERR_LIMIT past them): images per
+ * call, and pixels per image (16384 x 16384, as CDF_PNG_MAX_PIXELS), so no
+ * config value or option can make a run's buffers overflow an index or ask
+ * for terabytes. */
+#define CDF_PIPE_MAX_BATCH 65536
+#define CDF_PIPE_MAX_PIXELS ((int64_t)1 << 28)
+
 /* ["library", "Class"] entry of model_index.json; NULL class when the entry is null/absent. */
 cdf_status cdf_index_component(const cJSON *idx, const char *path, const char *key, int required, const char **cls,
                                cdf_error *err);

@@ -175,7 +175,13 @@ static cdf_status check_options(const cdf_pipeline *p, const cdf_generate_option
         return cdf_error_set(err, CDF_ERR_ARG, "guidance_rescale must be in [0, 1] (got %g)", o->guidance_rescale);
     if (o->eta < 0.0) return cdf_error_set(err, CDF_ERR_ARG, "eta must be >= 0 (got %g)", o->eta);
     if (o->clip_skip < 0) return cdf_error_set(err, CDF_ERR_ARG, "clip_skip must be >= 0 (got %d)", o->clip_skip);
+    if ((int64_t)h * w > CDF_PIPE_MAX_PIXELS)
+        return cdf_error_set(err, CDF_ERR_LIMIT, "height x width = %d x %d is over the limit of %lld pixels", h, w,
+                             (long long)CDF_PIPE_MAX_PIXELS);
     int total = cdf_pipeline_batch_size(p, o);
+    if (total > CDF_PIPE_MAX_BATCH)
+        return cdf_error_set(err, CDF_ERR_LIMIT, "%zu prompts x %d images per prompt is over the limit of %d images",
+                             o->num_prompts, o->num_images_per_prompt, CDF_PIPE_MAX_BATCH);
     if (ngens != 1 && ngens != (size_t)total)
         return cdf_error_set(err, CDF_ERR_ARG,
                              "You have passed a list of generators of length %zu, but requested an effective batch "

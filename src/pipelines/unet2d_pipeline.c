@@ -43,6 +43,13 @@ cdf_status cdf_unet2d_pipeline_run(cdf_pipeline *p, const cdf_generate_options *
                              "size of %d. Make sure the batch size matches the length of the generators.",
                              ngens, batch);
     if (!h || !w) return cdf_error_set(err, CDF_ERR_CONFIG, "unet/config.json: sample_size is null; no image size");
+    if (batch > CDF_PIPE_MAX_BATCH)
+        return cdf_error_set(err, CDF_ERR_LIMIT, "batch_size %d is over the limit of %d images", batch,
+                             CDF_PIPE_MAX_BATCH);
+    if ((int64_t)h * w > CDF_PIPE_MAX_PIXELS)
+        return cdf_error_set(err, CDF_ERR_LIMIT,
+                             "unet/config.json: sample_size %d x %d is over the limit of %lld pixels per image", h, w,
+                             (long long)CDF_PIPE_MAX_PIXELS);
     if (uc->out_channels != c && uc->out_channels != 2 * c)
         return cdf_error_set(err, CDF_ERR_CONFIG,
                              "unet/config.json: out_channels %d must equal in_channels %d (or twice it for learned "

@@ -376,7 +376,9 @@ static int store_timesteps(cdf_scheduler *s, const build *b, int interleave) {
         int reps = interleave && i > 0 ? 2 : 1;
         for (int r = 0; r < reps; r++, j++) {
             s->tvals[j] = v;
-            s->timesteps[j] = v != v ? INT64_MIN : (int64_t)v;
+            /* NaN, infinities and values past int64 give INT64_MIN, what torch's
+             * .long() gives on x86 (a plain C cast would be undefined) */
+            s->timesteps[j] = !(v > -9223372036854775808.0 && v < 9223372036854775808.0) ? INT64_MIN : (int64_t)v;
         }
     }
     s->n_timesteps = cnt;

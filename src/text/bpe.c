@@ -136,7 +136,7 @@ cdf_status cdf_bpe_intern(cdf_bpe_model *m, const char *s, size_t len, uint32_t 
         m->arena = a;
         m->arena_cap = cap;
     }
-    memcpy(m->arena + m->arena_len, s, len);
+    if (len) memcpy(m->arena + m->arena_len, s, len); /* the arena is still NULL for a first empty symbol */
     uint32_t v = m->n_sym++;
     m->sym_off[v] = m->arena_len;
     m->sym_len[v] = (uint32_t)len;

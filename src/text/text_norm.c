@@ -65,6 +65,7 @@ static size_t utf8_step(const unsigned char *s, size_t len, size_t i, uint32_t *
 }
 
 cdf_status cdf_utf8_decode(const unsigned char *s, size_t len, int replace, cdf_u32buf *out) {
+    if (len == 0) return CDF_OK; /* out->p may still be NULL: no pointer arithmetic on it */
     if (cdf_u32buf_reserve(out, len) != CDF_OK) return CDF_ERR_NOMEM; /* never more code points than bytes */
     uint32_t *o = out->p + out->n;
     for (size_t i = 0; i < len;) {
