@@ -15,9 +15,10 @@
 #                -DCDF_BUILD_BENCH=ON if it has no CMakeCache.txt)
 #   --log FILE   stderr of every run (default: a temp file, kept)
 # env: PY (python with torch, default /usr/bin/python3), DIFFUSERS_SRC (folder
-#   holding the diffusers package, default /work/ref/src), HFHUB_SRC (folder holding
-#   huggingface_hub, default /work/ref/hfhub), TORCH_SHIM (sitecustomize + safetensors
-#   stand-in for torch 1.13, default /work/shared/reference/shim), QUIET_MAX_S (how
+#   holding the diffusers package, required for the peer), HFHUB_SRC (folder holding
+#   huggingface_hub, required for the peer), TORCH_SHIM (sitecustomize + safetensors
+#   stand-in for torch 1.13, required for the peer; the
+#   Python reference folder's shim/), QUIET_MAX_S (how
 #   long to wait for an idle machine before each run, default 120), RETRIES (runs
 #   disturbed by other processes are taken again up to this many times, default 2).
 set -euo pipefail
@@ -41,9 +42,9 @@ done
 # repeats inside one process (after one untimed warm-up), per case
 if [ "$QUICK" = 1 ]; then ROUNDS=1 R_B1=3 R_B16=1 R_DDIM=1; else R_B1=20 R_B16=5 R_DDIM=3; fi
 PY=${PY:-/usr/bin/python3}
-DIFFUSERS_SRC=${DIFFUSERS_SRC:-/work/ref/src}
-HFHUB_SRC=${HFHUB_SRC:-/work/ref/hfhub}
-TORCH_SHIM=${TORCH_SHIM:-/work/shared/reference/shim}
+DIFFUSERS_SRC=${DIFFUSERS_SRC:-}
+HFHUB_SRC=${HFHUB_SRC:-}
+TORCH_SHIM=${TORCH_SHIM:-../shared/reference/shim}
 QUIET_MAX_S=${QUIET_MAX_S:-120}
 RETRIES=${RETRIES:-2}
 # fp32 work of one batch-16 forward: 2*MACs of every conv, linear and attention

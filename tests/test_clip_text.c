@@ -759,7 +759,7 @@ static void test_strict_loading(void **state) {
 
 /* -------------------------------------------------------------------- config */
 
-/* /work/shared/models/sd15/text_encoder/config.json (runwayml SD-1.5) verbatim. */
+/* The real SD-1.5 text_encoder/config.json (runwayml) verbatim. */
 static const char *k_sd15_config =
     "{\n"
     "  \"_name_or_path\": \"openai/clip-vit-large-patch14\",\n"
