@@ -10,8 +10,9 @@
 static void help(void) {
     printf("usage: cdiffusers make-synthetic CONFIG_DIR OUT_DIR --seed N [--dtype f32|f16|bf16]\n"
            "\n"
-           "Copies a diffusers config folder (model_index.json, unet/config.json,\n"
-           "scheduler/scheduler_config.json) to OUT_DIR and fills each model component with weights\n"
+           "Copies a diffusers config folder (model_index.json, each component's config, scheduler and\n"
+           "tokenizer files) to OUT_DIR and fills each model component (UNet2DModel,\n"
+           "UNet2DConditionModel, AutoencoderKL, CLIPTextModel) with weights\n"
            "from the seeded protocol of SYNTHETIC_WEIGHTS.md: per component one\n"
            "np.random.Generator(PCG64(N)) walks the state_dict names in sorted order; conv/linear\n"
            "weights z/sqrt(fan_in), 1-D weights 1+0.1z, biases 0.1z, rounded to float32 (then to\n"
