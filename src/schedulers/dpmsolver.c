@@ -8,6 +8,7 @@
 
 #include "schedulers/sched_fmath.h"
 #include "schedulers/sched_internal.h"
+#include "schedulers/sched_multistep.h"
 
 enum { ALG_PP, ALG_DPM, ALG_SDE_PP, ALG_SDE };
 
@@ -18,24 +19,6 @@ static int alg_kind(const char *a) {
     return ALG_PP;
 }
 
-/* _sigma_to_alpha_sigma_t and lambda = log(alpha) - log(sigma). */
-typedef struct asl {
-    float alpha, sigma, lambda;
-} asl;
-
-static asl to_asl(float sigma, int flow) {
-    asl r;
-    if (flow) {
-        r.alpha = 1.0f - sigma;
-        r.sigma = sigma;
-    } else {
-        float d = sigma * sigma + 1.0f;
-        r.alpha = 1.0f / sqrtf(d);
-        r.sigma = sigma * r.alpha;
-    }
-    r.lambda = cdf_sleef_logf(r.alpha) - cdf_sleef_logf(r.sigma);
-    return r;
-}
 
 cdf_status cdf_dpm_step(cdf_scheduler *s, int i, const float *model_out, int model_channels, float *sample, int batch,
                         int channels, int64_t spatial, const float *noise, cdf_error *err) {
@@ -69,41 +52,14 @@ cdf_status cdf_dpm_step(cdf_scheduler *s, int i, const float *model_out, int mod
     if (r->n_outputs < order_cfg) r->n_outputs++;
     {
         const float sg = s->sigmas[i];
-        const asl a = to_asl(sg, flow);
+        const cdf_sched_asl a = cdf_sched_to_asl(sg, flow);
         for (int b = 0; b < batch; b++) {
             const float *x = sample + (int64_t)b * n;
             const float *m = model_out + (int64_t)b * model_channels * spatial;
             float *o = slot + (int64_t)b * n;
             for (int64_t k = 0; k < n; k++) {
                 const float xk = x[k], mk = m[k];
-                float v;
-                if (plus) {
-                    if (pred == CDF_SCHED_PRED_EPSILON) {
-                        float t = a.sigma * mk;
-                        t = xk - t;
-                        v = t / a.alpha;
-                    } else if (pred == CDF_SCHED_PRED_SAMPLE) {
-                        v = mk;
-                    } else if (pred == CDF_SCHED_PRED_V) {
-                        float p = a.alpha * xk, q = a.sigma * mk;
-                        v = p - q;
-                    } else {
-                        float t = sg * mk;
-                        v = xk - t;
-                    }
-                } else {
-                    if (pred == CDF_SCHED_PRED_EPSILON) {
-                        v = mk;
-                    } else if (pred == CDF_SCHED_PRED_SAMPLE) {
-                        float t = a.alpha * mk;
-                        t = xk - t;
-                        v = t / a.sigma;
-                    } else {
-                        float p = a.alpha * mk, q = a.sigma * xk;
-                        v = p + q;
-                    }
-                }
-                o[k] = v;
+                o[k] = cdf_sched_convert_output(plus, pred, a, sg, xk, mk);
             }
             if (c->thresholding) {
                 if (plus) {
@@ -133,7 +89,7 @@ cdf_status cdf_dpm_step(cdf_scheduler *s, int i, const float *model_out, int mod
         ord = 2;
     else
         ord = 3;
-    const asl at = to_asl(s->sigmas[i + 1], flow), a0 = to_asl(s->sigmas[i], flow);
+    const cdf_sched_asl at = cdf_sched_to_asl(s->sigmas[i + 1], flow), a0 = cdf_sched_to_asl(s->sigmas[i], flow);
     const float h = at.lambda - a0.lambda;
     const int sde = alg == ALG_SDE_PP || alg == ALG_SDE;
     float cn = 0.0f; /* noise coefficient */
@@ -163,7 +119,7 @@ cdf_status cdf_dpm_step(cdf_scheduler *s, int i, const float *model_out, int mod
     const float *m1 = ord >= 2 ? r->outputs[order_cfg - 2] : NULL, *m2 = ord >= 3 ? r->outputs[order_cfg - 3] : NULL;
     float inv_r0 = 0.0f, inv_r1 = 0.0f, r_ratio = 0.0f, inv_rsum = 0.0f;
     if (ord == 2) {
-        const asl a1 = to_asl(s->sigmas[i - 1], flow);
+        const cdf_sched_asl a1 = cdf_sched_to_asl(s->sigmas[i - 1], flow);
         const float h0 = a0.lambda - a1.lambda;
         const float r0 = h0 / h;
         inv_r0 = 1.0f / r0;
@@ -180,7 +136,7 @@ cdf_status cdf_dpm_step(cdf_scheduler *s, int i, const float *model_out, int mod
             c2 = midpoint ? at.sigma * (eh - 1.0f) : 2.0f * (at.sigma * ((eh - 1.0f) / h - 1.0f));
         }
     } else if (ord == 3) {
-        const asl a1 = to_asl(s->sigmas[i - 1], flow), a2 = to_asl(s->sigmas[i - 2], flow);
+        const cdf_sched_asl a1 = cdf_sched_to_asl(s->sigmas[i - 1], flow), a2 = cdf_sched_to_asl(s->sigmas[i - 2], flow);
         const float h0 = a0.lambda - a1.lambda, h1 = a1.lambda - a2.lambda;
         const float r0 = h0 / h, r1 = h1 / h;
         inv_r0 = 1.0f / r0;

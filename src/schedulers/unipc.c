@@ -10,24 +10,8 @@
 
 #include "schedulers/sched_fmath.h"
 #include "schedulers/sched_internal.h"
+#include "schedulers/sched_multistep.h"
 
-typedef struct asl {
-    float alpha, sigma, lambda;
-} asl;
-
-static asl to_asl(float sigma, int flow) {
-    asl r;
-    if (flow) {
-        r.alpha = 1.0f - sigma;
-        r.sigma = sigma;
-    } else {
-        float d = sigma * sigma + 1.0f;
-        r.alpha = 1.0f / sqrtf(d);
-        r.sigma = sigma * r.alpha;
-    }
-    r.lambda = cdf_sleef_logf(r.alpha) - cdf_sleef_logf(r.sigma);
-    return r;
-}
 
 /* torch.pow(x, e) for a small integer exponent on float32. */
 static float tpow(float x, int e) {
@@ -116,37 +100,10 @@ cdf_status cdf_unipc_step(cdf_scheduler *s, int i, const float *model_out, float
     float *last = r->last_sample;
     /* convert_model_output */
     const float sg = s->sigmas[i];
-    const asl a = to_asl(sg, flow);
+    const cdf_sched_asl a = cdf_sched_to_asl(sg, flow);
     for (int64_t k = 0; k < total; k++) {
         const float xk = sample[k], mk = model_out[k];
-        float v;
-        if (px0) {
-            if (pred == CDF_SCHED_PRED_EPSILON) {
-                float t = a.sigma * mk;
-                t = xk - t;
-                v = t / a.alpha;
-            } else if (pred == CDF_SCHED_PRED_SAMPLE) {
-                v = mk;
-            } else if (pred == CDF_SCHED_PRED_V) {
-                float p = a.alpha * xk, q = a.sigma * mk;
-                v = p - q;
-            } else {
-                float t = sg * mk;
-                v = xk - t;
-            }
-        } else {
-            if (pred == CDF_SCHED_PRED_EPSILON) {
-                v = mk;
-            } else if (pred == CDF_SCHED_PRED_SAMPLE) {
-                float t = a.alpha * mk;
-                t = xk - t;
-                v = t / a.sigma;
-            } else {
-                float p = a.alpha * mk, q = a.sigma * xk;
-                v = p + q;
-            }
-        }
-        conv[k] = v;
+        conv[k] = cdf_sched_convert_output(px0, pred, a, sg, xk, mk);
     }
     if (px0 && c->thresholding) {
         float *x0buf = NULL, *scratch = NULL; /* [n] each */
@@ -163,12 +120,12 @@ cdf_status cdf_unipc_step(cdf_scheduler *s, int i, const float *model_out, float
     float *const *mo = r->outputs; /* model_outputs, [order_cfg - 1] newest */
     if (use_corrector) {
         const int p = r->this_order;
-        const asl at = to_asl(s->sigmas[i], flow), a0 = to_asl(s->sigmas[i - 1], flow);
+        const cdf_sched_asl at = cdf_sched_to_asl(s->sigmas[i], flow), a0 = cdf_sched_to_asl(s->sigmas[i - 1], flow);
         const float h = at.lambda - a0.lambda;
         float rk[CDF_SCHED_MAX_SOLVER_ORDER];
         float *mj[CDF_SCHED_MAX_SOLVER_ORDER];
         for (int k = 1; k < p; k++) {
-            const asl ai = to_asl(s->sigmas[i - (k + 1)], flow);
+            const cdf_sched_asl ai = cdf_sched_to_asl(s->sigmas[i - (k + 1)], flow);
             rk[k - 1] = (ai.lambda - a0.lambda) / h;
             mj[k - 1] = mo[order_cfg - 1 - k];
         }
@@ -211,12 +168,12 @@ cdf_status cdf_unipc_step(cdf_scheduler *s, int i, const float *model_out, float
     /* UniP */
     {
         const int p = this_order;
-        const asl at = to_asl(s->sigmas[i + 1], flow), a0 = to_asl(s->sigmas[i], flow);
+        const cdf_sched_asl at = cdf_sched_to_asl(s->sigmas[i + 1], flow), a0 = cdf_sched_to_asl(s->sigmas[i], flow);
         const float h = at.lambda - a0.lambda;
         float rk[CDF_SCHED_MAX_SOLVER_ORDER];
         float *mj[CDF_SCHED_MAX_SOLVER_ORDER];
         for (int k = 1; k < p; k++) {
-            const asl ai = to_asl(s->sigmas[i - k], flow);
+            const cdf_sched_asl ai = cdf_sched_to_asl(s->sigmas[i - k], flow);
             rk[k - 1] = (ai.lambda - a0.lambda) / h;
             mj[k - 1] = mo[order_cfg - 1 - k];
         }

@@ -14,7 +14,7 @@ for regeneration and is not run by the tests.
 Run (Debian python3 with python3-torch, python3-numpy, python3-packaging,
 python3-filelock; diffusers 0.32.2 sources and huggingface_hub on the path):
 
-    PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:../shared/reference/shim HF_HUB_OFFLINE=1 \
+    PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:<python reference shim folder> HF_HUB_OFFLINE=1 \
         /usr/bin/python3 tests/data/sched_extra/gen.py
 
 Output (next to this script): manifest.json and *.bin files, raw little-endian

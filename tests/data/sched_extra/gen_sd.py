@@ -27,7 +27,7 @@ few chains with overrides), for the config tests.
 Run (Debian python3 with python3-torch, python3-numpy, python3-scipy, python3-packaging,
 python3-filelock; diffusers 0.32.2 sources and huggingface_hub on the path):
 
-    PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:../shared/reference/shim HF_HUB_OFFLINE=1 \\
+    PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:<python reference shim folder> HF_HUB_OFFLINE=1 \\
         /usr/bin/python3 tests/data/sched_extra/gen_sd.py
 
 Output: tests/data/sched_extra/sd/manifest.json and run_*.bin (raw little-endian

@@ -24,7 +24,7 @@ the tests.
 Run (Debian python3 with python3-torch, python3-numpy; diffusers 0.32.2
 sources, huggingface_hub and the reference shim on the path):
 
-    PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:../shared/reference/shim HF_HUB_OFFLINE=1 \\
+    PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:<python reference shim folder> HF_HUB_OFFLINE=1 \\
         /usr/bin/python3 tests/data/vae_extra/gen.py
 
 Output: raw little-endian float32 arrays in C order (shapes in manifest.json).
