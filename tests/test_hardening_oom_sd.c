@@ -28,44 +28,10 @@
 #include "cdiffusers/pipeline.h"
 #include "cdiffusers/rng.h"
 #include "io/json.h"
+#include "oom_alloc.h"
 
 #define LOAD_STRIDE 1009
 #define SMALL_MERGES 2000
-
-typedef struct alloc_state {
-    long calls;   /* allocations so far (malloc and realloc) */
-    long fail_at; /* 1-based index of the allocation to fail; 0: none */
-    long failed;  /* how many were failed */
-    long live;    /* blocks handed out and not yet freed */
-} alloc_state;
-
-static void *a_malloc(size_t n, void *u) {
-    alloc_state *s = u;
-    if (++s->calls == s->fail_at) {
-        s->failed++;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (p) s->live++;
-    return p;
-}
-
-static void *a_realloc(void *p, size_t n, void *u) {
-    alloc_state *s = u;
-    if (++s->calls == s->fail_at) {
-        s->failed++;
-        return NULL;
-    }
-    void *q = realloc(p, n);
-    if (q && !p) s->live++;
-    return q;
-}
-
-static void a_free(void *p, void *u) {
-    alloc_state *s = u;
-    if (p) s->live--;
-    free(p);
-}
 
 #define N_LAT (4 * 8 * 8)
 #define N_IMG (64 * 64 * 3)
@@ -80,7 +46,7 @@ typedef struct flow_result {
     float image[N_IMG];   /* NP output [1, 64, 64, 3] */
 } flow_result;
 
-static alloc_state *g_count; /* the hook's state while a flow runs under it, else NULL */
+static tu_oom *g_count; /* the hook's state while a flow runs under it, else NULL */
 
 static int on_step(const cdf_step_info *si, void *user) {
     flow_result *r = user;
@@ -160,8 +126,8 @@ static void sweep(const char *model, int stride, const char *what) {
     assert_memory_equal(base.latents, golden, sizeof base.latents);
 
     /* count the allocations of a clean run under the hook */
-    alloc_state st;
-    cdf_allocator a = {a_malloc, a_realloc, a_free, &st};
+    tu_oom st;
+    cdf_allocator a = tu_oom_allocator(&st);
     memset(&st, 0, sizeof st);
     g_count = &st;
     cdf_set_allocator(&a);

@@ -18,41 +18,7 @@
 #include "cdiffusers/pipeline.h"
 #include "cdiffusers/rng.h"
 #include "io/json.h"
-
-typedef struct alloc_state {
-    long calls;   /* allocations so far (malloc and realloc) */
-    long fail_at; /* 1-based index of the allocation to fail; 0: none */
-    long failed;  /* how many were failed */
-    long live;    /* blocks handed out and not yet freed */
-} alloc_state;
-
-static void *a_malloc(size_t n, void *u) {
-    alloc_state *s = u;
-    if (++s->calls == s->fail_at) {
-        s->failed++;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (p) s->live++;
-    return p;
-}
-
-static void *a_realloc(void *p, size_t n, void *u) {
-    alloc_state *s = u;
-    if (++s->calls == s->fail_at) {
-        s->failed++;
-        return NULL;
-    }
-    void *q = realloc(p, n);
-    if (q && !p) s->live++;
-    return q;
-}
-
-static void a_free(void *p, void *u) {
-    alloc_state *s = u;
-    if (p) s->live--;
-    free(p);
-}
+#include "oom_alloc.h"
 
 #define N_PIX (3 * 16 * 16)
 
@@ -137,8 +103,8 @@ static void oom_sweep(void **state) {
     assert_true(base.have_noise);
     assert_memory_equal(base.noise, golden_noise, sizeof base.noise);
 
-    alloc_state st;
-    cdf_allocator a = {a_malloc, a_realloc, a_free, &st};
+    tu_oom st;
+    cdf_allocator a = tu_oom_allocator(&st);
     long n = 1, per_stage[3] = {0, 0, 0};
     for (;; n++) {
         memset(&st, 0, sizeof st);
@@ -187,8 +153,8 @@ static void json_nomem_vs_format(void **state) {
         "{\"a\":1 \"b\":2}", "[tru]", "nul", "[-]", "[.5]", "\"\\x\"", "\"\\u12\"", "\"\\udc00\"",
         "\"\\ud800\"", "\"\\ud800\\u0041\"", "\"abc", "[\"a\", {\"b\": [1, 2}]",
     };
-    alloc_state st;
-    cdf_allocator a = {a_malloc, a_realloc, a_free, &st};
+    tu_oom st;
+    cdf_allocator a = tu_oom_allocator(&st);
     for (size_t g = 0; g < sizeof good / sizeof good[0]; g++) {
         long nomem = 0;
         for (long n = 1;; n++) {
