@@ -1,7 +1,8 @@
 /* config.json / model_index.json / scheduler_config.json text into the typed
  * configs.  The input is parsed as JSON once and handed to every parser
  * (UNet2DModel, UNet2DConditionModel, AutoencoderKL, CLIPTextConfig,
- * scheduler config, model_index components); an accepted model config is
+ * PriorTransformer, UnCLIPTextProjModel, scheduler config, model_index
+ * components of every pipeline family); an accepted model config is
  * then described (the state_dict shapes loading would ask for), and an
  * accepted scheduler config is printed, converted to every class and run
  * for a few steps on a tiny sample. */
@@ -10,6 +11,8 @@
 #include "fuzz_util.h"
 #include "io/json.h"
 #include "models/clip_text.h"
+#include "models/prior_transformer.h"
+#include "models/text_proj.h"
 #include "models/unet2d.h"
 #include "models/unet2d_cond.h"
 #include "models/unet2d_config.h"
@@ -152,9 +155,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FZ_CHECK_STATUS(s, err);
     }
 
+    cdf_prior_config pc;
+    err = (cdf_error){0};
+    s = cdf_prior_config_parse(root, "prior/config.json", &pc, &err);
+    FZ_CHECK_STATUS(s, err);
+    if (!s) {
+        err = (cdf_error){0};
+        s = cdf_prior_describe(&pc, record, NULL, &err);
+        FZ_CHECK_STATUS(s, err);
+    }
+
+    cdf_text_proj_config tp;
+    err = (cdf_error){0};
+    s = cdf_text_proj_config_parse(root, "text_proj/config.json", &tp, &err);
+    FZ_CHECK_STATUS(s, err);
+    if (!s) {
+        err = (cdf_error){0};
+        s = cdf_text_proj_describe(&tp, record, NULL, &err);
+        FZ_CHECK_STATUS(s, err);
+    }
+
     try_scheduler(root);
 
-    static const char *const keys[] = {"unet", "scheduler", "vae", "text_encoder", "tokenizer", "safety_checker"};
+    static const char *const keys[] = {"unet", "scheduler", "vae", "text_encoder", "tokenizer", "safety_checker",
+                                       "prior", "text_proj", "decoder", "super_res_first", "prior_scheduler"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *cls = NULL;
         err = (cdf_error){0};

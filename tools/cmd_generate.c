@@ -9,8 +9,8 @@
 static void help(void) {
     printf("usage: cdiffusers generate MODEL_DIR [options]\n"
            "\n"
-           "Runs the model folder's pipeline (model_index.json: DDPMPipeline, DDIMPipeline or\n"
-           "StableDiffusionPipeline) exactly as diffusers does, with numpy Generator(PCG64) noise as in\n"
+           "Runs the model folder's pipeline (model_index.json: DDPMPipeline, DDIMPipeline,\n"
+           "StableDiffusionPipeline or UnCLIPPipeline) exactly as diffusers does, with numpy\nGenerator(PCG64) noise as in "
            "mindone's reproducible pipelines, and prints abs_sum: np.abs(image).sum().\n"
            "\n%s"
            "output:\n"

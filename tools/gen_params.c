@@ -11,6 +11,8 @@ void gp_init(gen_params *p) {
     p->nipp = 1;
     p->guidance = 7.5;
     p->karras = -1;
+    p->prior_guidance = 4.0;
+    p->decoder_guidance = 8.0;
     p->threads = cli_default_threads();
 }
 
@@ -33,7 +35,8 @@ int gp_option(gen_params *p, cli_args *a) {
         else if (!strcmp(v, "ddpm")) p->pipeline = CDF_PIPELINE_DDPM;
         else if (!strcmp(v, "ddim")) p->pipeline = CDF_PIPELINE_DDIM;
         else if (!strcmp(v, "sd")) p->pipeline = CDF_PIPELINE_SD;
-        else cli_usage_error(cmd, "--pipeline must be auto, ddpm, ddim or sd (got '%s')", v);
+        else if (!strcmp(v, "unclip")) p->pipeline = CDF_PIPELINE_UNCLIP;
+        else cli_usage_error(cmd, "--pipeline must be auto, ddpm, ddim, sd or unclip (got '%s')", v);
     } else if (!strcmp(n, "steps")) {
         p->set |= GP_SET_STEPS;
         p->steps = (int)cli_parse_int(cmd, "--steps", cli_value(a), 1, 1000000);
@@ -87,6 +90,27 @@ int gp_option(gen_params *p, cli_args *a) {
     } else if (!strcmp(n, "gpu")) {
         p->set |= GP_SET_RNG;
         cli_rng_gpu(cmd, &p->rng, cli_value(a));
+    } else if (!strcmp(n, "prior-steps")) {
+        p->set |= GP_SET_PRIOR_STEPS;
+        p->prior_steps = (int)cli_parse_int(cmd, "--prior-steps", cli_value(a), 2, 1000000);
+    } else if (!strcmp(n, "decoder-steps")) {
+        p->set |= GP_SET_DECODER_STEPS;
+        p->decoder_steps = (int)cli_parse_int(cmd, "--decoder-steps", cli_value(a), 2, 1000000);
+    } else if (!strcmp(n, "super-res-steps")) {
+        p->set |= GP_SET_SUPER_RES_STEPS;
+        p->super_res_steps = (int)cli_parse_int(cmd, "--super-res-steps", cli_value(a), 2, 1000000);
+    } else if (!strcmp(n, "prior-guidance-scale")) {
+        p->set |= GP_SET_PRIOR_GUIDANCE;
+        p->prior_guidance = cli_parse_double(cmd, "--prior-guidance-scale", cli_value(a));
+        if (!(p->prior_guidance >= 0 && p->prior_guidance <= 1e30))
+            cli_usage_error(cmd, "--prior-guidance-scale must be >= 0 (got %g)", p->prior_guidance);
+    } else if (!strcmp(n, "decoder-guidance-scale")) {
+        p->set |= GP_SET_DECODER_GUIDANCE;
+        p->decoder_guidance = cli_parse_double(cmd, "--decoder-guidance-scale", cli_value(a));
+        if (!(p->decoder_guidance >= 0 && p->decoder_guidance <= 1e30))
+            cli_usage_error(cmd, "--decoder-guidance-scale must be >= 0 (got %g)", p->decoder_guidance);
+    } else if (!strcmp(n, "dump-dir")) {
+        p->dump_dir = cli_value(a);
     } else if (!strcmp(n, "karras")) {
         p->set |= GP_SET_KARRAS;
         p->karras = 1;
@@ -117,13 +141,19 @@ void gp_override(gen_params *d, const gen_params *s) {
     if (s->set & GP_SET_KARRAS) d->karras = s->karras;
     if (s->set & GP_SET_VARIANT) d->variant = s->variant;
     if (s->set & GP_SET_RNG) d->rng = s->rng;
+    if (s->set & GP_SET_PRIOR_STEPS) d->prior_steps = s->prior_steps;
+    if (s->set & GP_SET_DECODER_STEPS) d->decoder_steps = s->decoder_steps;
+    if (s->set & GP_SET_SUPER_RES_STEPS) d->super_res_steps = s->super_res_steps;
+    if (s->set & GP_SET_PRIOR_GUIDANCE) d->prior_guidance = s->prior_guidance;
+    if (s->set & GP_SET_DECODER_GUIDANCE) d->decoder_guidance = s->decoder_guidance;
+    if (s->dump_dir) d->dump_dir = s->dump_dir;
     d->threads = s->threads;
 }
 
 const char *gp_help(void) {
     return "generation options:\n"
-           "  --pipeline auto|ddpm|ddim|sd   pipeline class (auto: model_index.json); ddim converts the folder's\n"
-           "                             scheduler with DDIMScheduler.from_config\n"
+           "  --pipeline auto|ddpm|ddim|sd|unclip   pipeline class (auto: model_index.json); ddim converts\n"
+           "                             the folder's scheduler with DDIMScheduler.from_config\n"
            "  --steps N                  num_inference_steps (default: ddpm 1000, ddim 50, sd 50)\n"
            "  --seed S                   one seed: one generator for the whole batch; one seed per image: one\n"
            "                             generator each; none: a seed from the OS is printed.  S is a\n"
@@ -150,7 +180,17 @@ const char *gp_help(void) {
            "                             (Scheduler.from_config): a diffusers class name such as\n"
            "                             EulerAncestralDiscreteScheduler, or ddim, pndm, euler, euler-a, lms,\n"
            "                             heun, dpm++2m, unipc, ddpm\n"
-           "  --karras / --no-karras     use_karras_sigmas on / off\n";
+           "  --karras / --no-karras     use_karras_sigmas on / off\n"
+           "UnCLIP (Karlo; --prompt and --num-images-per-prompt as above):\n"
+           "  --prior-steps N            prior_num_inference_steps (default 25; at least 2)\n"
+           "  --decoder-steps N          decoder_num_inference_steps (default 25; at least 2)\n"
+           "  --super-res-steps N        super_res_num_inference_steps (default 7; at least 2)\n"
+           "  --prior-guidance-scale G   prior classifier-free guidance (default 4.0)\n"
+           "  --decoder-guidance-scale G decoder classifier-free guidance (default 8.0); guidance runs when\n"
+           "                             either scale is > 1\n"
+           "  --dump-dir DIR             write every stage's inputs and outputs as DIR/NAME.npy (text\n"
+           "                             embeddings, prior latents per step, image embeddings, decoder\n"
+           "                             output, super-res input and output...): see docs/UNCLIP.md\n";
 }
 
 void gp_to_options(const gen_params *p, cdf_generate_options *o) {
@@ -171,6 +211,11 @@ void gp_to_options(const gen_params *p, cdf_generate_options *o) {
     o->clip_skip = p->clip_skip;
     o->scheduler = p->scheduler;
     o->use_karras_sigmas = p->karras;
+    o->prior_num_inference_steps = p->prior_steps;
+    o->decoder_num_inference_steps = p->decoder_steps;
+    o->super_res_num_inference_steps = p->super_res_steps;
+    o->prior_guidance_scale = p->prior_guidance;
+    o->decoder_guidance_scale = p->decoder_guidance;
 }
 
 static void add_strings(cJSON *obj, const char *key, const char *const *v, int n) {
@@ -181,7 +226,8 @@ static void add_strings(cJSON *obj, const char *key, const char *const *v, int n
 char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
                  const char *os_seed, const char *weights_hash) {
     cJSON *j = cJSON_CreateObject();
-    int sd = cdf_pipeline_get_kind(pipe) == CDF_PIPELINE_SD;
+    cdf_pipeline_kind kind = cdf_pipeline_get_kind(pipe);
+    int sd = kind == CDF_PIPELINE_SD, unclip = kind == CDF_PIPELINE_UNCLIP;
     cJSON_AddStringToObject(j, "model", p->model);
     if (p->variant) cJSON_AddStringToObject(j, "variant", p->variant);
     cJSON_AddStringToObject(j, "pipeline", cdf_pipeline_class_name(pipe));
@@ -189,7 +235,15 @@ char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_genera
     cJSON *sc = cJSON_Parse(cdf_pipeline_scheduler_json(pipe));
     if (sc) cJSON_AddItemToObject(j, "folder_scheduler_config", sc);
     if (p->karras >= 0) cJSON_AddBoolToObject(j, "use_karras_sigmas", p->karras);
-    if (sd) {
+    if (unclip) {
+        add_strings(j, "prompt", p->prompts, p->nprompts);
+        cJSON_AddNumberToObject(j, "num_images_per_prompt", p->nipp);
+        cJSON_AddNumberToObject(j, "prior_num_inference_steps", o->prior_num_inference_steps);
+        cJSON_AddNumberToObject(j, "decoder_num_inference_steps", o->decoder_num_inference_steps);
+        cJSON_AddNumberToObject(j, "super_res_num_inference_steps", o->super_res_num_inference_steps);
+        cJSON_AddNumberToObject(j, "prior_guidance_scale", p->prior_guidance);
+        cJSON_AddNumberToObject(j, "decoder_guidance_scale", p->decoder_guidance);
+    } else if (sd) {
         add_strings(j, "prompt", p->prompts, p->nprompts);
         add_strings(j, "negative_prompt", p->negatives, p->nnegatives);
         cJSON_AddNumberToObject(j, "num_images_per_prompt", p->nipp);
@@ -199,8 +253,10 @@ char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_genera
     } else {
         cJSON_AddNumberToObject(j, "batch_size", p->batch_size);
     }
-    cJSON_AddNumberToObject(j, "steps", o->num_inference_steps);
-    cJSON_AddNumberToObject(j, "eta", p->eta);
+    if (!unclip) {
+        cJSON_AddNumberToObject(j, "steps", o->num_inference_steps);
+        cJSON_AddNumberToObject(j, "eta", p->eta);
+    }
     cJSON_AddNumberToObject(j, "height", height);
     cJSON_AddNumberToObject(j, "width", width);
     cJSON_AddStringToObject(j, "generator", cdf_rng_kind_name(p->rng.kind));
@@ -280,8 +336,14 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
              get_num(j, "guidance_rescale", &p->guidance_rescale) && get_int(j, "clip_skip", 0, 64, &p->clip_skip) &&
              get_int(j, "batch_size", 1, 4096, &p->batch_size) && get_int(j, "steps", 1, 1000000, &steps) &&
              get_num(j, "eta", &p->eta) && get_int(j, "height", 0, 65536, &h) && get_int(j, "width", 0, 65536, &w) &&
-             get_list(j, "seeds", p->seeds, &p->nseeds);
-    if (!ok || !(p->guidance >= 0 && p->guidance <= 1e30) || !(p->guidance_rescale >= 0 && p->guidance_rescale <= 1) ||
+             get_list(j, "seeds", p->seeds, &p->nseeds) &&
+             get_int(j, "prior_num_inference_steps", 2, 1000000, &p->prior_steps) &&
+             get_int(j, "decoder_num_inference_steps", 2, 1000000, &p->decoder_steps) &&
+             get_int(j, "super_res_num_inference_steps", 2, 1000000, &p->super_res_steps) &&
+             get_num(j, "prior_guidance_scale", &p->prior_guidance) &&
+             get_num(j, "decoder_guidance_scale", &p->decoder_guidance);
+    if (!ok || !(p->guidance >= 0 && p->guidance <= 1e30) || !(p->prior_guidance >= 0 && p->prior_guidance <= 1e30) ||
+        !(p->decoder_guidance >= 0 && p->decoder_guidance <= 1e30) || !(p->guidance_rescale >= 0 && p->guidance_rescale <= 1) ||
         !(p->eta >= 0 && p->eta <= 1e30)) {
         snprintf(err, errlen, "a parameter has the wrong type or is out of range");
         return -1;
@@ -302,13 +364,16 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
     }
     p->rng.cuda.sm_count = (uint32_t)sms;
     p->rng.cuda.threads_per_sm = (uint32_t)tps;
-    if (!pipe || !p->nseeds || !steps) {
+    int is_unclip = pipe && !strcmp(pipe, "UnCLIPPipeline");
+    if (!pipe || !p->nseeds || (!steps && !is_unclip) ||
+        (is_unclip && (!p->prior_steps || !p->decoder_steps || !p->super_res_steps))) {
         snprintf(err, errlen, "the parameters lack the pipeline, seeds or steps");
         return -1;
     }
     if (!strcmp(pipe, "DDPMPipeline")) p->pipeline = CDF_PIPELINE_DDPM;
     else if (!strcmp(pipe, "DDIMPipeline")) p->pipeline = CDF_PIPELINE_DDIM;
     else if (!strcmp(pipe, "StableDiffusionPipeline")) p->pipeline = CDF_PIPELINE_SD;
+    else if (is_unclip) p->pipeline = CDF_PIPELINE_UNCLIP;
     else {
         snprintf(err, errlen, "unknown pipeline \"%s\"", pipe);
         return -1;

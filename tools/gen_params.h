@@ -14,7 +14,9 @@ enum {
     GP_SET_STEPS = 1u << 0, GP_SET_ETA = 1u << 1, GP_SET_BATCH = 1u << 2, GP_SET_NIPP = 1u << 3,
     GP_SET_GUIDANCE = 1u << 4, GP_SET_RESCALE = 1u << 5, GP_SET_HEIGHT = 1u << 6, GP_SET_WIDTH = 1u << 7,
     GP_SET_CLIP_SKIP = 1u << 8, GP_SET_SCHEDULER = 1u << 9, GP_SET_KARRAS = 1u << 10, GP_SET_VARIANT = 1u << 11,
-    GP_SET_PIPELINE = 1u << 12, GP_SET_RNG = 1u << 13
+    GP_SET_PIPELINE = 1u << 12, GP_SET_RNG = 1u << 13, GP_SET_PRIOR_STEPS = 1u << 14,
+    GP_SET_DECODER_STEPS = 1u << 15, GP_SET_SUPER_RES_STEPS = 1u << 16, GP_SET_PRIOR_GUIDANCE = 1u << 17,
+    GP_SET_DECODER_GUIDANCE = 1u << 18
 };
 
 typedef struct gen_params {
@@ -33,6 +35,9 @@ typedef struct gen_params {
     int height, width, clip_skip;
     const char *scheduler;          /* NULL: the folder's */
     int karras;                     /* -1 as configured, 0/1 */
+    int prior_steps, decoder_steps, super_res_steps; /* UnCLIP; 0: 25, 25, 7 */
+    double prior_guidance, decoder_guidance;         /* UnCLIP; 4.0, 8.0 */
+    const char *dump_dir;           /* UnCLIP: every stage's intermediates as DIR/NAME.npy; NULL: none */
     const char *seeds[GP_MAX_LIST];
     int nseeds;
     cli_rng rng;                    /* --rng / --gpu */

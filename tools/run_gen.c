@@ -1,9 +1,11 @@
 #include "run_gen.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "io/image.h"
 #include "io/npy.h"
@@ -46,8 +48,42 @@ static void on_sigint(int sig) {
 
 static int on_step(const cdf_step_info *si, void *user) {
     const out_opts *oo = user;
-    if (!oo->quiet && si->step >= 0) cli_progress("denoising", si->step + 1, si->num_steps);
+    if (!oo->quiet && si->step >= 0) cli_progress(si->stage_name ? si->stage_name : "denoising", si->step + 1, si->num_steps);
     return g_interrupted ? 1 : 0;
+}
+
+/* --dump-dir: each intermediate the pipeline hands over becomes DIR/NAME.npy. */
+typedef struct dump_ctx {
+    const char *cmd, *dir;
+    cdf_error err;
+} dump_ctx;
+
+static int on_dump(const char *name, const cdf_tensor *t, void *user) {
+    dump_ctx *d = user;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.npy", d->dir, name);
+    if (cdf_npy_write(path, t, &d->err)) return 1;
+    return g_interrupted ? 1 : 0;
+}
+
+/* Which options a pipeline kind takes: a usage error for one given to another kind. */
+static void check_kind_options(const char *cmd, const gen_params *p, cdf_pipeline_kind kind) {
+    int sd = kind == CDF_PIPELINE_SD, unclip = kind == CDF_PIPELINE_UNCLIP;
+    const unsigned unclip_only = GP_SET_PRIOR_STEPS | GP_SET_DECODER_STEPS | GP_SET_SUPER_RES_STEPS |
+                                 GP_SET_PRIOR_GUIDANCE | GP_SET_DECODER_GUIDANCE;
+    const unsigned sd_only = GP_SET_GUIDANCE | GP_SET_RESCALE | GP_SET_HEIGHT | GP_SET_WIDTH | GP_SET_CLIP_SKIP |
+                             GP_SET_SCHEDULER | GP_SET_KARRAS;
+    if ((sd || unclip) && !p->nprompts)
+        cli_usage_error(cmd, "a %s pipeline needs --prompt", unclip ? "UnCLIP" : "Stable Diffusion");
+    if (!sd && !unclip && (p->nprompts || p->nnegatives || p->scheduler))
+        cli_usage_error(cmd, "--prompt, --negative-prompt and --scheduler are for Stable Diffusion pipelines");
+    if (!unclip && ((p->set & unclip_only) || p->dump_dir))
+        cli_usage_error(cmd, "--prior-steps, --decoder-steps, --super-res-steps, --prior-guidance-scale, "
+                             "--decoder-guidance-scale and --dump-dir are for UnCLIP pipelines");
+    if (unclip && ((p->set & (sd_only | GP_SET_STEPS | GP_SET_ETA | GP_SET_BATCH)) || p->nnegatives))
+        cli_usage_error(cmd, "an UnCLIP pipeline takes --prior-steps, --decoder-steps, --super-res-steps and "
+                             "--prior/--decoder-guidance-scale (not --steps, --guidance-scale, --negative-prompt, "
+                             "--scheduler, --height/--width, --eta, --batch-size, --clip-skip)");
 }
 
 static void write_png(const char *cmd, const char *path, const cdf_image *img, const char *params) {
@@ -96,10 +132,9 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     cdf_load_options lo = {p->pipeline, p->variant};
     cdf_pipeline *pipe = NULL;
     if (cdf_pipeline_load(p->model, &lo, &pipe, &err)) cli_fail(cmd, &err);
-    int sd = cdf_pipeline_get_kind(pipe) == CDF_PIPELINE_SD;
-    if (sd && !p->nprompts) cli_usage_error(cmd, "a Stable Diffusion pipeline needs --prompt");
-    if (!sd && (p->nprompts || p->nnegatives || p->scheduler))
-        cli_usage_error(cmd, "--prompt, --negative-prompt and --scheduler are for Stable Diffusion pipelines");
+    cdf_pipeline_kind kind = cdf_pipeline_get_kind(pipe);
+    int sd = kind == CDF_PIPELINE_SD;
+    check_kind_options(cmd, p, kind);
     cdf_generate_options o;
     gp_to_options(p, &o);
     int batch = cdf_pipeline_batch_size(pipe, &o);
@@ -124,10 +159,21 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     }
     o.on_step = on_step;
     o.on_step_user = (void *)oo;
+    dump_ctx dc = {cmd, p->dump_dir, {0}};
+    if (p->dump_dir) {
+        if (mkdir(p->dump_dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cdiffusers %s: error: %s: cannot create the dump folder: %s\n", cmd, p->dump_dir,
+                    strerror(errno));
+            return CLI_EXIT_FAIL;
+        }
+        o.on_dump = on_dump;
+        o.on_dump_user = &dc;
+    }
     o.output_type = CDF_OUTPUT_NP;
     signal(SIGINT, on_sigint);
     cdf_tensor img;
     cdf_status gs = cdf_pipeline_generate(pipe, &o, gens, (size_t)p->nseeds, &img, NULL);
+    if (gs && dc.err.status) cli_fail(cmd, &dc.err);
     if (gs) {
         cdf_error e2 = {0};
         snprintf(e2.msg, sizeof e2.msg, "%s", cdf_pipeline_last_error(pipe));
@@ -140,7 +186,11 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     if (oo->out && !cli_has_ext(oo->out, ".png")) {
         if (cdf_npy_write(oo->out, &img, &err)) cli_fail(cmd, &err);
     } else if (oo->out) {
-        if (!o.num_inference_steps) o.num_inference_steps = sd ? 50 : (cdf_pipeline_get_kind(pipe) == CDF_PIPELINE_DDIM ? 50 : 1000);
+        if (!o.num_inference_steps) o.num_inference_steps = sd ? 50 : (kind == CDF_PIPELINE_DDIM ? 50 : 1000);
+        /* UnCLIPPipeline's defaults, recorded as the run used them */
+        if (!o.prior_num_inference_steps) o.prior_num_inference_steps = 25;
+        if (!o.decoder_num_inference_steps) o.decoder_num_inference_steps = 25;
+        if (!o.super_res_num_inference_steps) o.super_res_num_inference_steps = 7;
         char *params = gp_to_json(p, pipe, &o, (int)img.shape[1], (int)img.shape[2], os_seed, hash);
         if (!params) {
             fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);

@@ -1,6 +1,7 @@
 /* Pipelines as diffusers 0.32 runs them, with mindone's numpy-Generator
- * noise: DDPMPipeline and DDIMPipeline on UNet2DModel folders, and
- * StableDiffusionPipeline (SD 1.x / 2.x) for text-to-image. */
+ * noise: DDPMPipeline and DDIMPipeline on UNet2DModel folders,
+ * StableDiffusionPipeline (SD 1.x / 2.x) for text-to-image, and
+ * UnCLIPPipeline (Karlo: prior, decoder, two super-resolution UNets). */
 #ifndef CDIFFUSERS_PIPELINE_H
 #define CDIFFUSERS_PIPELINE_H
 
@@ -15,7 +16,8 @@ typedef enum cdf_pipeline_kind {
     CDF_PIPELINE_AUTO = 0, /* model_index.json's _class_name */
     CDF_PIPELINE_DDPM = 1, /* DDPMPipeline: the folder's scheduler as it is */
     CDF_PIPELINE_DDIM = 2, /* DDIMPipeline: DDIMScheduler.from_config(folder's scheduler) */
-    CDF_PIPELINE_SD = 3    /* StableDiffusionPipeline */
+    CDF_PIPELINE_SD = 3,   /* StableDiffusionPipeline */
+    CDF_PIPELINE_UNCLIP = 4 /* UnCLIPPipeline */
 } cdf_pipeline_kind;
 
 typedef enum cdf_output_type {
@@ -41,14 +43,18 @@ cdf_status cdf_pipeline_load(const char *model_dir, const cdf_load_options *opts
 void cdf_pipeline_free(cdf_pipeline *p);
 /* The last error message of a call on p (static storage inside p). */
 const char *cdf_pipeline_last_error(const cdf_pipeline *p);
-/* Resolved kind (DDPM or DDIM), the pipeline class name and the scheduler class name. */
+/* Resolved kind, the pipeline class name and the scheduler class name
+ * (UnCLIP: "UnCLIPScheduler", the class of its three schedulers). */
 cdf_pipeline_kind cdf_pipeline_get_kind(const cdf_pipeline *p);
 const char *cdf_pipeline_class_name(const cdf_pipeline *p);
 const char *cdf_pipeline_scheduler_name(const cdf_pipeline *p);
-/* JSON text of the effective scheduler config (owned by p). */
+/* JSON text of the effective scheduler config (owned by p).  UnCLIP: an
+ * object {"prior_scheduler": {...}, "decoder_scheduler": {...},
+ * "super_res_scheduler": {...}}. */
 const char *cdf_pipeline_scheduler_json(const cdf_pipeline *p);
 /* Default output image size (DDPM/DDIM: the UNet sample size; SD: sample
- * size times the VAE factor) and its channel count. */
+ * size times the VAE factor; UnCLIP: the super-resolution UNet's sample
+ * size) and its channel count. */
 void cdf_pipeline_sample_size(const cdf_pipeline *p, int *height, int *width, int *channels);
 
 /* What every denoising step reports (and step -1 for the initial noise). */
@@ -62,9 +68,17 @@ typedef struct cdf_step_info {
                                    h, w] (SD: after classifier-free guidance); NULL at step -1 */
     const float *variance_noise;/* the step's noise draw, or NULL */
     int batch, channels, model_channels, height, width;
+    int stage;                  /* 0; UnCLIP: 0 prior (height = width = 1, channels = the embedding size),
+                                   1 decoder, 2 super-resolution */
+    int num_stages;             /* 1; UnCLIP 3 */
+    const char *stage_name;     /* "denoising"; UnCLIP "prior", "decoder", "super-res" */
 } cdf_step_info;
 /* Return non-zero to stop the run (CDF_ERR_INTERRUPTED). */
 typedef int (*cdf_step_fn)(const cdf_step_info *info, void *user);
+/* A named intermediate of a run (UnCLIP: each stage's inputs and outputs,
+ * see docs/UNCLIP.md), borrowed for the call only.  Return non-zero to stop
+ * the run (CDF_ERR_INTERRUPTED). */
+typedef int (*cdf_dump_fn)(const char *name, const cdf_tensor *t, void *user);
 
 typedef struct cdf_generate_options {
     int batch_size;               /* >= 1 */
@@ -88,10 +102,20 @@ typedef struct cdf_generate_options {
     int clip_skip;                /* 0: none */
     const char *scheduler;        /* NULL: the folder's; else a class or short name, made with from_config */
     int use_karras_sigmas;        /* -1: as configured; 0 or 1: override (from_config(..., use_karras_sigmas=)) */
+    /* UnCLIP only (prompts, num_images_per_prompt as for SD; guidance_scale,
+     * num_inference_steps, height/width and the scheduler options do not apply): */
+    int prior_num_inference_steps;     /* 0: 25; at least 2 */
+    int decoder_num_inference_steps;   /* 0: 25; at least 2 */
+    int super_res_num_inference_steps; /* 0: 7; at least 2 */
+    double prior_guidance_scale;       /* default 4.0 */
+    double decoder_guidance_scale;     /* default 8.0; guidance runs when either scale is > 1 */
+    cdf_dump_fn on_dump;               /* optional: receives every stage's intermediates */
+    void *on_dump_user;
 } cdf_generate_options;
 
 /* Defaults: batch 1, pipeline default steps, eta 0, threads 1, NP output,
- * SD: guidance 7.5, one image per prompt, folder scheduler. */
+ * SD: guidance 7.5, one image per prompt, folder scheduler; UnCLIP: prior
+ * guidance 4.0, decoder guidance 8.0, steps 25/25/7. */
 void cdf_generate_options_init(cdf_generate_options *o);
 
 /* A hash of every weight tensor of the pipeline (names, dtypes, shapes and
@@ -100,7 +124,7 @@ void cdf_generate_options_init(cdf_generate_options *o);
  * changed.  Reads all the weights once. */
 cdf_status cdf_pipeline_weights_hash(const cdf_pipeline *p, char *out, cdf_error *err);
 
-/* Images a call makes: batch_size, or for SD num_prompts * num_images_per_prompt. */
+/* Images a call makes: batch_size, or for SD and UnCLIP num_prompts * num_images_per_prompt. */
 int cdf_pipeline_batch_size(const cdf_pipeline *p, const cdf_generate_options *o);
 
 /* Runs the pipeline.  gens: ngens == 1 one generator for the whole batch;

@@ -142,7 +142,7 @@ cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float
     if (m->temb > 0) {
         if (!(tact = cdf_buf(ex, (size_t)batch * m->temb)) || !(t = cdf_buf(ex, (size_t)batch * tdim))) goto fail;
         memcpy(tact, temb, sizeof(float) * (size_t)batch * m->temb);
-        cdf_activate(ex, tact, (size_t)batch * m->temb, m->act);
+        if (!m->skip_time_act) cdf_activate(ex, tact, (size_t)batch * m->temb, m->act);
         if ((s = cdf_linear_forward(ex, &m->time_emb_proj, tact, batch, 1, t))) goto fail;
     }
     if (!m->scale_shift) {

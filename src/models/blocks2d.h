@@ -17,6 +17,7 @@ typedef struct cdf_resnet2d {
     int scale_shift;           /* time_embedding_norm "scale_shift" */
     int down, up;              /* resnet-type resampling: avgpool 2x2 / nearest 2x */
     int act;                   /* cdf_act of the block (non_linearity) */
+    int skip_time_act;         /* skip_time_act: temb goes to time_emb_proj without the activation (0 after load) */
     float output_scale_factor;
     int cin, cout, temb;       /* temb 0: no time embedding (time_emb_proj absent) */
 } cdf_resnet2d;

@@ -23,7 +23,7 @@ struct cdf_clip_text {
     cdf_param position_embedding; /* [max_position_embeddings, hidden] */
     cdf_clip_layer *layers;      /* [num_hidden_layers] */
     cdf_layernorm final_layer_norm; /* [hidden] */
-    cdf_param text_projection;   /* [projection_dim, hidden], CLIPTextModelWithProjection only (unused here) */
+    cdf_param text_projection;   /* [projection_dim, hidden], CLIPTextModelWithProjection only */
 };
 
 #define TM "text_model"
@@ -263,6 +263,40 @@ cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int
 done:
     work_free(&w);
     return s;
+}
+
+/* Position of the pooled (eos) token of one row of ids [seq], as transformers' CLIPTextTransformer. */
+static int pooled_position(const cdf_clip_text_config *c, const int64_t *ids, int seq) {
+    int pos = 0;
+    if (c->eos_token_id == 2) { /* legacy: argmax of the ids (first of equal maxima) */
+        for (int s = 1; s < seq; s++)
+            if (ids[s] > ids[pos]) pos = s;
+        return pos;
+    }
+    for (int s = 0; s < seq; s++)
+        if (ids[s] == c->eos_token_id) return s;
+    return 0; /* argmax of an all-false mask */
+}
+
+cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                      float *hidden, float *text_embeds) {
+    const cdf_clip_text_config *c = &m->cfg;
+    if (!c->with_projection || !m->text_projection.t)
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "text encoder: no text_projection (config architectures is not "
+                             "CLIPTextModelWithProjection)");
+    if (batch > 0 && !text_embeds) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL text_embeds output");
+    TRY(cdf_clip_text_forward(ex, m, ids, batch, seq, 0, hidden));
+    if (batch == 0) return CDF_OK;
+    const float *w = cdf_param_f32(ex, &m->text_projection, 0); /* [projection_dim, hidden] */
+    if (!w) return nomem(ex);
+    int hid = c->hidden_size;
+    for (int b = 0; b < batch; b++) {
+        int pos = pooled_position(c, ids + (size_t)b * seq, seq);
+        cdf_linear_rows_f32(ex, hidden + ((size_t)b * seq + (size_t)pos) * hid, 1, hid, w, NULL, c->projection_dim,
+                            text_embeds + (size_t)b * c->projection_dim);
+    }
+    return CDF_OK;
 }
 
 const cdf_weights *cdf_clip_text_weights(const cdf_clip_text *m) { return m->weights; }

@@ -72,6 +72,19 @@ const cdf_clip_text_config *cdf_clip_text_get_config(const cdf_clip_text *m);
 cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
                                  int clip_skip, float *out);
 
+/* CLIPTextModelWithProjection: last_hidden_state (as cdf_clip_text_forward
+ * with clip_skip 0) into hidden [batch, seq, hidden_size] and text_embeds =
+ * text_projection(pooled) (no bias) into text_embeds [batch, projection_dim];
+ * both caller-owned.  The pooled row of sequence b is taken as transformers
+ * does: eos_token_id == 2 (legacy configs such as Karlo's) -> the first
+ * position of the largest id (argmax of ids[b]); otherwise the first position
+ * whose id == eos_token_id (position 0 when there is none).  Row b alone
+ * gives identical bits; no dependence on ex->threads.  Errors: those of
+ * cdf_clip_text_forward, CDF_ERR_ARG when the model has no text_projection
+ * (config architectures is not CLIPTextModelWithProjection). */
+cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                      float *hidden, float *text_embeds);
+
 /* Reports every tensor of a model with config cfg (name and shape, in
  * checkpoint order: embeddings, layers, final_layer_norm[, text_projection])
  * to fn without weights, for writing synthetic checkpoints. */

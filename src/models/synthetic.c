@@ -13,6 +13,8 @@
 #include "io/json.h"
 #include "io/st_write.h"
 #include "models/clip_text.h"
+#include "models/prior_transformer.h"
+#include "models/text_proj.h"
 #include "models/unet2d.h"
 #include "models/unet2d_cond.h"
 #include "models/vae.h"
@@ -181,6 +183,18 @@ static cdf_status desc_clip_text(const cJSON *root, const char *path, tensor_lis
     return s ? s : cdf_clip_text_describe(&cfg, record, l, err);
 }
 
+static cdf_status desc_prior(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
+    cdf_prior_config cfg;
+    cdf_status s = cdf_prior_config_parse(root, path, &cfg, err);
+    return s ? s : cdf_prior_describe(&cfg, record, l, err);
+}
+
+static cdf_status desc_text_proj(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
+    cdf_text_proj_config cfg;
+    cdf_status s = cdf_text_proj_config_parse(root, path, &cfg, err);
+    return s ? s : cdf_text_proj_describe(&cfg, record, l, err);
+}
+
 static const struct model_class {
     const char *cls;
     describe_fn describe;
@@ -189,6 +203,9 @@ static const struct model_class {
     {"UNet2DConditionModel", desc_unet2d_cond},
     {"AutoencoderKL", desc_vae},
     {"CLIPTextModel", desc_clip_text},
+    {"CLIPTextModelWithProjection", desc_clip_text},
+    {"PriorTransformer", desc_prior},
+    {"UnCLIPTextProjModel", desc_text_proj},
 };
 
 /* Components a Stable Diffusion pipeline names but cdiffusers does not run

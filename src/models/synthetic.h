@@ -11,7 +11,8 @@
  * after return.
  *   - model_index.json is copied verbatim;
  *   - model components (UNet2DModel, UNet2DConditionModel, AutoencoderKL,
- *     CLIPTextModel): <key>/config.json copied, and the state_dict, sorted by
+ *     CLIPTextModel, CLIPTextModelWithProjection, PriorTransformer,
+ *     UnCLIPTextProjModel): <key>/config.json copied, and the state_dict, sorted by
  *     name, drawn from a fresh Generator(PCG64(seed)) per component and stored
  *     as dtype (CDF_F32, CDF_F16 or CDF_BF16: the float32 value rounded to
  *     nearest even) in <key>/diffusion_pytorch_model.safetensors, or

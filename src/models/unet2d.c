@@ -70,7 +70,9 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d *m) {
         if (is_attn) TRY(load_attns(ld, p, d->nres, d->cout, c, &d->attentions));
         if (i < nb - 1) {
             snprintf(q, sizeof q, "%s.downsamplers.0", p);
-            if (is_attn && c->downsample_resnet) {
+            /* ResnetDownsampleBlock2D always, AttnDownBlock2D with downsample_type "resnet":
+             * a ResnetBlock2D(down=True); DownBlock2D ignores downsample_type */
+            if ((is_attn && c->downsample_resnet) || c->down_types[i] == CDF_BLOCK_RESNET) {
                 d->down.kind = 2;
                 TRY(cdf_resnet2d_load(ld, q, d->cout, d->cout, temb, c->norm_num_groups, eps, c->act_fn,
                                       c->scale_shift, 1.0f, 1, 0, &d->down.resnet));
@@ -117,7 +119,7 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d *m) {
         if (is_attn) TRY(load_attns(ld, p, u->nres, oc, c, &u->attentions));
         if (i < nb - 1) {
             snprintf(q, sizeof q, "%s.upsamplers.0", p);
-            if (is_attn && c->upsample_resnet) {
+            if ((is_attn && c->upsample_resnet) || c->up_types[i] == CDF_BLOCK_RESNET) {
                 u->up.kind = 2;
                 TRY(cdf_resnet2d_load(ld, q, oc, oc, temb, c->norm_num_groups, eps, c->act_fn, c->scale_shift, 1.0f,
                                       0, 1, &u->up.resnet));

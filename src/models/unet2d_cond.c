@@ -14,27 +14,68 @@
         if (s_) return s_;   \
     } while (0)
 
-/* Resnets (+ transformers) of one block: "<prefix>.resnets.N", "<prefix>.attentions.N". */
-static cdf_status load_block_layers(cdf_loader *ld, const char *prefix, const cdf_unet2d_cond_config *c, int nres,
-                                    const int *res_in, int cout, int cross, const cdf_transformer2d_spec *sp,
-                                    cdf_unetc_block *b) {
+/* Where a block's attention parameters come from (see cdf_unet2d_cond_config.heads). */
+typedef struct block_attn {
+    cdf_transformer2d_spec sp; /* CDF_UNETC_CROSS */
+    int dim_head, cross_dim, only_cross; /* CDF_UNETC_SIMPLE_CROSS */
+} block_attn;
+
+/* Resnet output scale and skip_time_act: only Resnet*sample / SimpleCrossAttn blocks get the config's. */
+static int resnet_like(int type) { return type == CDF_UNETC_RESNET || type == CDF_UNETC_SIMPLE_CROSS; }
+
+static cdf_status load_resnet(cdf_loader *ld, const char *name, const cdf_unet2d_cond_config *c, int cin, int cout,
+                              float osf, int skip_time_act, int down, int up, cdf_resnet2d *r) {
+    TRY(cdf_resnet2d_load(ld, name, cin, cout, c->time_embedding_dim, c->norm_num_groups, (float)c->norm_eps, c->act_fn,
+                          c->scale_shift, osf, down, up, r));
+    r->skip_time_act = skip_time_act;
+    return CDF_OK;
+}
+
+/* Resnets (+ attentions) of one block: "<prefix>.resnets.N", "<prefix>.attentions.N". */
+static cdf_status load_block_layers(cdf_loader *ld, const char *prefix, const cdf_unet2d_cond_config *c, int type,
+                                    int nres, const int *res_in, int cout, const block_attn *ba, cdf_unetc_block *b) {
     char p[CDF_NAME_MAX], q[48];
+    int rl = resnet_like(type);
+    float osf = rl ? (float)c->resnet_out_scale_factor : 1.0f;
+    b->type = type;
     b->nres = nres;
     b->cout = cout;
     b->resnets = cdf_calloc((size_t)nres, sizeof *b->resnets);
     if (!b->resnets) return cdf_error_set(ld->err, CDF_ERR_NOMEM, "out of memory loading %s", prefix);
-    if (cross && !(b->attentions = cdf_calloc((size_t)nres, sizeof *b->attentions)))
+    if (type == CDF_UNETC_CROSS && !(b->attentions = cdf_calloc((size_t)nres, sizeof *b->attentions)))
+        return cdf_error_set(ld->err, CDF_ERR_NOMEM, "out of memory loading %s", prefix);
+    if (type == CDF_UNETC_SIMPLE_CROSS && !(b->sattn = cdf_calloc((size_t)nres, sizeof *b->sattn)))
         return cdf_error_set(ld->err, CDF_ERR_NOMEM, "out of memory loading %s", prefix);
     for (int r = 0; r < nres; r++) {
         snprintf(q, sizeof q, "resnets.%d", r);
-        TRY(cdf_resnet2d_load(ld, cdf_join(p, prefix, q), res_in[r], cout, c->time_embedding_dim, c->norm_num_groups,
-                              (float)c->norm_eps, c->act_fn, c->scale_shift, 1.0f, 0, 0, &b->resnets[r]));
-        if (cross) {
-            snprintf(q, sizeof q, "attentions.%d", r);
-            TRY(cdf_transformer2d_load(ld, cdf_join(p, prefix, q), sp, &b->attentions[r]));
-        }
+        TRY(load_resnet(ld, cdf_join(p, prefix, q), c, res_in[r], cout, osf, rl ? c->skip_time_act : 0, 0, 0,
+                        &b->resnets[r]));
+        snprintf(q, sizeof q, "attentions.%d", r);
+        if (type == CDF_UNETC_CROSS) TRY(cdf_transformer2d_load(ld, cdf_join(p, prefix, q), &ba->sp, &b->attentions[r]));
+        if (type == CDF_UNETC_SIMPLE_CROSS)
+            TRY(cdf_simple_attn_load(ld, cdf_join(p, prefix, q), cout, ba->dim_head, ba->cross_dim, c->norm_num_groups,
+                                     ba->only_cross, &b->sattn[r]));
     }
     return CDF_OK;
+}
+
+/* The block's down/up sampler "<prefix>.downsamplers.0" / "<prefix>.upsamplers.0". */
+static cdf_status load_sampler(cdf_loader *ld, const char *prefix, const cdf_unet2d_cond_config *c, int down,
+                               cdf_unetc_block *b) {
+    char cq[CDF_NAME_MAX];
+    int ch = b->cout;
+    if (resnet_like(b->type)) {
+        b->sample.kind = 2;
+        return load_resnet(ld, cdf_join(cq, prefix, down ? "downsamplers.0" : "upsamplers.0"), c, ch, ch,
+                           (float)c->resnet_out_scale_factor, c->skip_time_act, down, !down, &b->sample.resnet);
+    }
+    b->sample.kind = 1;
+    if (down) {
+        b->sample.pad = c->downsample_padding;
+        return cdf_conv2d_load(ld, cdf_join(cq, prefix, "downsamplers.0.conv"), ch, ch, 3, 2, c->downsample_padding, 1,
+                               &b->sample.conv);
+    }
+    return cdf_conv2d_load(ld, cdf_join(cq, prefix, "upsamplers.0.conv"), ch, ch, 3, 1, 1, 1, &b->sample.conv);
 }
 
 static cdf_transformer2d_spec spec_for(const cdf_unet2d_cond_config *c, int channels, int heads, int cross_dim,
@@ -58,28 +99,27 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d_cond *m) {
         out_ch = c->block_out_channels[i];
         if (n > 63) return cdf_error_set(ld->err, CDF_ERR_LIMIT, "layers_per_block %d is too large", n);
         for (int r = 0; r < n; r++) res_in[r] = r == 0 ? in_ch : out_ch;
-        cdf_transformer2d_spec sp = spec_for(c, out_ch, c->heads[i], c->cross_attention_dim[i], c->transformer_layers[i],
-                                             c->only_cross[i]);
+        block_attn ba = {spec_for(c, out_ch, c->heads[i], c->cross_attention_dim[i], c->transformer_layers[i],
+                                  c->only_cross[i]),
+                         c->heads[i], c->cross_attention_dim[i], c->only_cross[i]};
         snprintf(p, sizeof p, "down_blocks.%d", i);
-        TRY(load_block_layers(ld, p, c, n, res_in, out_ch, c->down_cross[i], &sp, d));
-        if (i < nb - 1) {
-            char cq[CDF_NAME_MAX];
-            snprintf(cq, sizeof cq, "down_blocks.%d.downsamplers.0.conv", i);
-            d->sample.kind = 1;
-            d->sample.pad = c->downsample_padding;
-            TRY(cdf_conv2d_load(ld, cq, out_ch, out_ch, 3, 2, c->downsample_padding, 1, &d->sample.conv));
-        }
+        TRY(load_block_layers(ld, p, c, c->down_type[i], n, res_in, out_ch, &ba, d));
+        if (i < nb - 1) TRY(load_sampler(ld, p, c, 1, d));
     }
     int cm = c->block_out_channels[nb - 1];
     if (c->has_mid) {
         float msf = (float)c->mid_block_scale_factor;
-        TRY(cdf_resnet2d_load(ld, "mid_block.resnets.0", cm, cm, temb, c->norm_num_groups, (float)c->norm_eps,
-                              c->act_fn, c->scale_shift, msf, 0, 0, &m->mid_resnets[0]));
-        cdf_transformer2d_spec sp = spec_for(c, cm, c->heads[nb - 1], c->cross_attention_dim[nb - 1],
-                                             c->transformer_layers[nb - 1], 0);
-        TRY(cdf_transformer2d_load(ld, "mid_block.attentions.0", &sp, &m->mid_attn));
-        TRY(cdf_resnet2d_load(ld, "mid_block.resnets.1", cm, cm, temb, c->norm_num_groups, (float)c->norm_eps,
-                              c->act_fn, c->scale_shift, msf, 0, 0, &m->mid_resnets[1]));
+        int simple = c->mid_type == CDF_UNETC_MID_SIMPLE_CROSS, skip = simple ? c->skip_time_act : 0;
+        TRY(load_resnet(ld, "mid_block.resnets.0", c, cm, cm, msf, skip, 0, 0, &m->mid_resnets[0]));
+        if (simple) {
+            TRY(cdf_simple_attn_load(ld, "mid_block.attentions.0", cm, c->heads[nb - 1], c->cross_attention_dim[nb - 1],
+                                     c->norm_num_groups, c->mid_only_cross, &m->mid_sattn));
+        } else {
+            cdf_transformer2d_spec sp = spec_for(c, cm, c->heads[nb - 1], c->cross_attention_dim[nb - 1],
+                                                 c->transformer_layers[nb - 1], 0);
+            TRY(cdf_transformer2d_load(ld, "mid_block.attentions.0", &sp, &m->mid_attn));
+        }
+        TRY(load_resnet(ld, "mid_block.resnets.1", c, cm, cm, msf, skip, 0, 0, &m->mid_resnets[1]));
     }
     int prev = cm;
     for (int i = 0; i < nb; i++) {
@@ -89,16 +129,14 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d_cond *m) {
         int n = c->layers_per_block[k] + 1;
         if (n > 63) return cdf_error_set(ld->err, CDF_ERR_LIMIT, "layers_per_block %d is too large", n);
         for (int r = 0; r < n; r++) res_in[r] = (r == 0 ? prev : oc) + (r == n - 1 ? ic : oc);
-        cdf_transformer2d_spec sp = spec_for(c, oc, c->heads[k], c->cross_attention_dim[k], c->transformer_layers[k],
-                                             c->only_cross[k]);
+        /* diffusers reverses heads, cross dims and only_cross for up blocks, but not attention_head_dim,
+         * which SimpleCrossAttnUpBlock2D takes as its head dimension */
+        block_attn ba = {spec_for(c, oc, c->heads[k], c->cross_attention_dim[k], c->transformer_layers[k],
+                                  c->only_cross[k]),
+                         c->heads[i], c->cross_attention_dim[k], c->only_cross[k]};
         snprintf(p, sizeof p, "up_blocks.%d", i);
-        TRY(load_block_layers(ld, p, c, n, res_in, oc, c->up_cross[i], &sp, &m->up[i]));
-        if (i < nb - 1) {
-            char cq[CDF_NAME_MAX];
-            snprintf(cq, sizeof cq, "up_blocks.%d.upsamplers.0.conv", i);
-            m->up[i].sample.kind = 1;
-            TRY(cdf_conv2d_load(ld, cq, oc, oc, 3, 1, 1, 1, &m->up[i].sample.conv));
-        }
+        TRY(load_block_layers(ld, p, c, c->up_type[i], n, res_in, oc, &ba, &m->up[i]));
+        if (i < nb - 1) TRY(load_sampler(ld, p, c, 0, &m->up[i]));
         prev = oc;
     }
     TRY(cdf_groupnorm_load(ld, "conv_norm_out", c->norm_num_groups, c0, (float)c->norm_eps, &m->conv_norm_out));
@@ -111,6 +149,7 @@ static void free_block(cdf_unetc_block *b) {
     if (b->attentions)
         for (int r = 0; r < b->nres; r++) cdf_transformer2d_free(&b->attentions[r]);
     cdf_free(b->attentions);
+    cdf_free(b->sattn);
     cdf_free(b->resnets);
 }
 
@@ -147,9 +186,10 @@ cdf_status cdf_unet2d_cond_describe(const cdf_unet2d_cond_config *cfg, cdf_param
     return cdf_component_describe(&k_unet2d_cond_class, cfg, fn, user, err);
 }
 
-/* Resnets and transformers of one block; pushes every output when st != NULL. */
+/* Resnets and attentions of one block; pushes every output when down_st != NULL, pops the skips from up_st.
+ * bias: [batch, seq] additive context-key bias of the SimpleCrossAttn attentions, or NULL. */
 static cdf_status run_layers(cdf_exec *ex, const cdf_unetc_block *b, float **cur, int batch, int *h, int *w,
-                             const float *emb, const float *ctx, int seq, cdf_skip_stack *down_st,
+                             const float *emb, const float *ctx, int seq, const float *bias, cdf_skip_stack *down_st,
                              cdf_skip_stack *up_st) {
     for (int r = 0; r < b->nres; r++) {
         if (up_st) {
@@ -166,23 +206,57 @@ static cdf_status run_layers(cdf_exec *ex, const cdf_unetc_block *b, float **cur
         }
         TRY(cdf_run_resnet(ex, &b->resnets[r], cur, batch, h, w, emb));
         if (b->attentions) TRY(cdf_transformer2d_forward(ex, &b->attentions[r], *cur, batch, (int64_t)*h * *w, ctx, seq));
+        if (b->sattn) TRY(cdf_simple_attn_forward(ex, &b->sattn[r], *cur, batch, (int64_t)*h * *w, ctx, seq, bias));
         if (down_st) TRY(cdf_skip_push(ex, down_st, *cur, batch, b->cout, *h, *w));
     }
     return CDF_OK;
 }
 
+/* Any Transformer2DModel (CrossAttn) block: those take no mask here. */
+static int has_transformer(const cdf_unet2d_cond_config *c) {
+    if (c->mid_type == CDF_UNETC_MID_CROSS) return 1;
+    for (int i = 0; i < c->num_blocks; i++)
+        if (c->down_type[i] == CDF_UNETC_CROSS || c->up_type[i] == CDF_UNETC_CROSS) return 1;
+    return 0;
+}
+
 cdf_status cdf_unet2d_cond_forward(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
                                    int w, double t, const float *ctx, int seq, float *out) {
+    return cdf_unet2d_cond_forward_ext(ex, m, sample, batch, h, w, t, ctx, seq, NULL, out);
+}
+
+cdf_status cdf_unet2d_cond_forward_ext(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
+                                       int w, double t, const float *ctx, int seq, const cdf_unetc_extra *extra,
+                                       float *out) {
     const cdf_unet2d_cond_config *c = &m->cfg;
     int nb = c->num_blocks, c0 = c->block_out_channels[0], temb = c->time_embedding_dim;
+    const float *labels = extra ? extra->class_labels : NULL, *mask = extra ? extra->encoder_mask : NULL;
+    if (c->class_embed_identity && !labels)
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "UNet2DConditionModel: class_embed_type \"identity\" needs class_labels [batch, %d]", temb);
+    if (mask && has_transformer(c))
+        return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED,
+                             "UNet2DConditionModel: an encoder attention mask is only supported with SimpleCrossAttn "
+                             "blocks, not with CrossAttn (Transformer2DModel) blocks");
     cdf_status s = CDF_OK;
-    float *tp = NULL, *emb = NULL, *xin = NULL, *cur = NULL, *tmp = NULL;
+    float *tp = NULL, *emb = NULL, *xin = NULL, *cur = NULL, *tmp = NULL, *bias = NULL;
     cdf_skip_stack *st = cdf_calloc(1, sizeof *st);
     if (!st) return cdf_error_set(ex->err, CDF_ERR_NOMEM, "out of memory in UNet forward");
     if (!(tp = cdf_buf(ex, (size_t)batch * c0)) || !(emb = cdf_buf(ex, (size_t)batch * temb))) goto oom;
     for (int b = 0; b < batch; b++) cdf_timestep_embedding((float)t, c0, c->flip_sin_to_cos, c->freq_shift, tp + (size_t)b * c0);
     if ((s = cdf_time_mlp_forward(ex, &m->time_embedding, tp, batch, emb))) goto done;
+    if (c->class_embed_identity) {
+        /* emb = emb + class_embedding(class_labels), nn.Identity, float32 */
+        size_t ne = (size_t)batch * temb;
+        for (size_t i = 0; i < ne; i++) emb[i] = emb[i] + labels[i];
+    }
     cdf_activate(ex, emb, (size_t)batch * temb, (cdf_act)c->time_embedding_act);
+    if (mask) {
+        /* (1 - mask.to(float32)) * -10000.0, per image [seq] (the attention pads it for the spatial keys) */
+        size_t nm = (size_t)batch * (seq > 0 ? seq : 0);
+        if (!(bias = cdf_buf(ex, nm ? nm : 1))) goto oom;
+        for (size_t i = 0; i < nm; i++) bias[i] = (1.0f - mask[i]) * -10000.0f;
+    }
     const float *x0 = sample;
     if (c->center_input_sample) {
         size_t n = (size_t)batch * c->in_channels * h * w;
@@ -190,14 +264,15 @@ cdf_status cdf_unet2d_cond_forward(cdf_exec *ex, const cdf_unet2d_cond *m, const
         for (size_t i = 0; i < n; i++) xin[i] = 2.0f * sample[i] - 1.0f;
         x0 = xin;
     }
-    /* diffusers forwards the skip sizes to the upsamplers when h or w is not a multiple of 2^(blocks-1) */
+    /* diffusers forwards the skip sizes to the upsamplers when h or w is not a multiple of 2^(blocks-1)
+     * (conv upsamplers only: ResnetBlock2D(up=True) ignores it, and the next skip then does not fit) */
     int fwd_size = (h % (1 << (nb - 1))) || (w % (1 << (nb - 1)));
     if (!(cur = cdf_buf(ex, (size_t)batch * c0 * h * w))) goto oom;
     if ((s = cdf_conv2d_forward(ex, &m->conv_in, x0, batch, h, w, cur))) goto done;
     if ((s = cdf_skip_push(ex, st, cur, batch, c0, h, w))) goto done;
     for (int i = 0; i < nb; i++) {
         const cdf_unetc_block *d = &m->down[i];
-        if ((s = run_layers(ex, d, &cur, batch, &h, &w, emb, ctx, seq, st, NULL))) goto done;
+        if ((s = run_layers(ex, d, &cur, batch, &h, &w, emb, ctx, seq, bias, st, NULL))) goto done;
         if (d->sample.kind) {
             int ho, wo;
             if ((s = cdf_downsample2d_forward(ex, &d->sample, cur, batch, d->cout, h, w, emb, &tmp, &ho, &wo))) goto done;
@@ -209,14 +284,23 @@ cdf_status cdf_unet2d_cond_forward(cdf_exec *ex, const cdf_unet2d_cond *m, const
     int ch = c->block_out_channels[nb - 1];
     if (c->has_mid) {
         if ((s = cdf_run_resnet(ex, &m->mid_resnets[0], &cur, batch, &h, &w, emb))) goto done;
-        if ((s = cdf_transformer2d_forward(ex, &m->mid_attn, cur, batch, (int64_t)h * w, ctx, seq))) goto done;
+        if (c->mid_type == CDF_UNETC_MID_SIMPLE_CROSS)
+            s = cdf_simple_attn_forward(ex, &m->mid_sattn, cur, batch, (int64_t)h * w, ctx, seq, bias);
+        else
+            s = cdf_transformer2d_forward(ex, &m->mid_attn, cur, batch, (int64_t)h * w, ctx, seq);
+        if (s) goto done;
         if ((s = cdf_run_resnet(ex, &m->mid_resnets[1], &cur, batch, &h, &w, emb))) goto done;
     }
     for (int i = 0; i < nb; i++) {
         const cdf_unetc_block *u = &m->up[i];
-        if ((s = run_layers(ex, u, &cur, batch, &h, &w, emb, ctx, seq, NULL, st))) goto done;
+        if ((s = run_layers(ex, u, &cur, batch, &h, &w, emb, ctx, seq, bias, NULL, st))) goto done;
         ch = u->cout;
-        if (u->sample.kind) {
+        if (u->sample.kind == 2) {
+            int ho, wo;
+            if ((s = cdf_upsample2d_forward(ex, &u->sample, cur, batch, ch, h, w, emb, &tmp, &ho, &wo))) goto done;
+            cdf_replace(&cur, tmp, &h, &w, ho, wo);
+            tmp = NULL;
+        } else if (u->sample.kind) {
             int oh = 2 * h, ow = 2 * w;
             if (fwd_size && st->n > 0) {
                 oh = st->h[st->n - 1];
@@ -245,5 +329,6 @@ done:
     cdf_aligned_free(xin);
     cdf_aligned_free(cur);
     cdf_aligned_free(tmp);
+    cdf_aligned_free(bias);
     return s;
 }

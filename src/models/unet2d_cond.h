@@ -1,20 +1,28 @@
-/* UNet2DConditionModel (diffusers 0.32) as Stable Diffusion 1.x/2.x use it:
- * CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn,
- * UpBlock2D / CrossAttnUpBlock2D, Transformer2DModel with linear or 1x1-conv
- * projections.  Weights are read-only views of the mapped files. */
+/* UNet2DConditionModel (diffusers 0.32) as Stable Diffusion 1.x/2.x use it
+ * (CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn, UpBlock2D /
+ * CrossAttnUpBlock2D, Transformer2DModel with linear or 1x1-conv projections)
+ * and as the UnCLIP (Karlo) decoder uses it (ResnetDownsampleBlock2D /
+ * SimpleCrossAttnDownBlock2D, UNetMidBlock2DSimpleCrossAttn,
+ * SimpleCrossAttnUpBlock2D / ResnetUpsampleBlock2D, class_embed_type
+ * "identity", a cross-attention mask).  Weights are read-only views of the
+ * mapped files. */
 #ifndef CDF_MODELS_UNET2D_COND_H
 #define CDF_MODELS_UNET2D_COND_H
 
 #include "models/blocks2d.h"
 #include "models/embeddings.h"
+#include "models/simple_cross_attn.h"
 #include "models/transformer2d.h"
 #include "models/unet2d_cond_config.h"
 
 typedef struct cdf_unetc_block {
+    int type;                      /* cdf_unetc_block_type */
     int nres;
     cdf_resnet2d *resnets;         /* [nres] */
-    cdf_transformer2d *attentions; /* [nres] or NULL */
-    cdf_resample2d sample;         /* down: stride-2 conv; up: 2x (or sized) nearest + conv; kind 0 absent */
+    cdf_transformer2d *attentions; /* [nres] (CDF_UNETC_CROSS) or NULL */
+    cdf_simple_attn *sattn;        /* [nres] (CDF_UNETC_SIMPLE_CROSS) or NULL */
+    cdf_resample2d sample;         /* kind 1: down stride-2 conv / up 2x (or sized) nearest + conv;
+                                      kind 2: ResnetBlock2D(down=True / up=True); kind 0 absent */
     int cout;
 } cdf_unetc_block;
 
@@ -25,7 +33,8 @@ typedef struct cdf_unet2d_cond {
     cdf_time_mlp time_embedding;   /* C0 -> temb -> temb */
     cdf_unetc_block down[CDF_UNETC_MAX_BLOCKS];
     cdf_resnet2d mid_resnets[2];
-    cdf_transformer2d mid_attn;
+    cdf_transformer2d mid_attn;    /* mid_type CDF_UNETC_MID_CROSS */
+    cdf_simple_attn mid_sattn;     /* mid_type CDF_UNETC_MID_SIMPLE_CROSS */
     cdf_unetc_block up[CDF_UNETC_MAX_BLOCKS];
     cdf_groupnorm conv_norm_out;
     cdf_conv2d conv_out;           /* C0 -> out */
@@ -39,8 +48,25 @@ cdf_status cdf_unet2d_cond_describe(const cdf_unet2d_cond_config *cfg, cdf_param
                                     cdf_error *err);
 /* out = unet(sample, t, ctx): sample [batch, in, h, w]; ctx [batch, seq,
  * cross_attention_dim]; out [batch, out, h, w]; t as float32 (diffusers feeds
- * float32 or int64 timesteps; both become float32 in the embedding). */
+ * float32 or int64 timesteps; both become float32 in the embedding).  All
+ * borrowed; out is caller-allocated.  = cdf_unet2d_cond_forward_ext with
+ * extra NULL (a model with class_embed_type "identity" needs the _ext form). */
 cdf_status cdf_unet2d_cond_forward(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
                                    int w, double t, const float *ctx, int seq, float *out);
+
+/* Optional forward inputs (diffusers' class_labels and encoder_attention_mask). */
+typedef struct cdf_unetc_extra {
+    const float *class_labels; /* [batch, time_embedding_dim]: added to the time embedding (class_embed_type
+                                  "identity"; required then, ignored without a class embedding), or NULL */
+    const float *encoder_mask; /* [batch, seq]: 1 keep / 0 masked (encoder_attention_mask; the UNet turns it into
+                                  the bias (1 - mask) * -10000 of the SimpleCrossAttn attentions), or NULL */
+} cdf_unetc_extra;
+
+/* cdf_unet2d_cond_forward with the extra inputs; extra may be NULL.  A mask
+ * on a model with Transformer2DModel (CrossAttn) blocks is unsupported.
+ * Same ownership as cdf_unet2d_cond_forward. */
+cdf_status cdf_unet2d_cond_forward_ext(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
+                                       int w, double t, const float *ctx, int seq, const cdf_unetc_extra *extra,
+                                       float *out);
 
 #endif

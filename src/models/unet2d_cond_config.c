@@ -91,13 +91,15 @@ static cdf_status bool_or_list(const cJSON *root, const char *path, const char *
     return CDF_OK;
 }
 
-static cdf_status block_types(const cJSON *root, const char *path, const char *key, const char *plain,
-                              const char *cross, int *out, int *n, cdf_error *err) {
+/* down_block_types / up_block_types into cdf_unetc_block_type values; a
+ * missing or null list is diffusers' SD default.  names: the four class
+ * names in cdf_unetc_block_type order. */
+static cdf_status block_types(const cJSON *root, const char *path, const char *key, const char *const names[4],
+                              int down, int *out, int *n, cdf_error *err) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key);
     static const char *const def_down[] = {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D",
                                            "DownBlock2D"};
     static const char *const def_up[] = {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"};
-    int down = strcmp(plain, "DownBlock2D") == 0;
     int cnt = a && cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 4;
     if (a && !cJSON_IsNull(a) && !cJSON_IsArray(a))
         return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s' must be a list of block names", path, key);
@@ -115,12 +117,14 @@ static cdf_status block_types(const cJSON *root, const char *path, const char *k
             nm = down ? def_down[i] : def_up[i];
         }
         const char *base = strncmp(nm, "UNetRes", 7) == 0 ? nm + 7 : nm;
-        if (strcmp(base, plain) == 0) out[i] = 0;
-        else if (strcmp(base, cross) == 0) out[i] = 1;
-        else
+        int t = -1;
+        for (int k = 0; k < 4 && t < 0; k++)
+            if (strcmp(base, names[k]) == 0) t = k;
+        if (t < 0)
             return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
-                                 "%s: field '%s'[%d]: block type \"%s\" is not supported (%s, %s)", path, key, i, nm,
-                                 plain, cross);
+                                 "%s: field '%s'[%d]: block type \"%s\" is not supported (%s, %s, %s, %s)", path, key,
+                                 i, nm, names[0], names[1], names[2], names[3]);
+        out[i] = t;
     }
     *n = cnt;
     return CDF_OK;
@@ -180,8 +184,12 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     TRY(cdf_json_get_double(root, path, "freq_shift", &c->freq_shift, err));
 
     int nd = 0, nu = 0;
-    TRY(block_types(root, path, "down_block_types", "DownBlock2D", "CrossAttnDownBlock2D", c->down_cross, &nd, err));
-    TRY(block_types(root, path, "up_block_types", "UpBlock2D", "CrossAttnUpBlock2D", c->up_cross, &nu, err));
+    static const char *const down_names[4] = {"DownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D",
+                                              "SimpleCrossAttnDownBlock2D"};
+    static const char *const up_names[4] = {"UpBlock2D", "CrossAttnUpBlock2D", "ResnetUpsampleBlock2D",
+                                            "SimpleCrossAttnUpBlock2D"};
+    TRY(block_types(root, path, "down_block_types", down_names, 1, c->down_type, &nd, err));
+    TRY(block_types(root, path, "up_block_types", up_names, 0, c->up_type, &nu, err));
     if (nd != nu)
         return cdf_error_set(err, CDF_ERR_CONFIG, "%s: %d down_block_types but %d up_block_types (must be equal)", path,
                              nd, nu);
@@ -190,11 +198,15 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "mid_block_type");
     if (mj && cJSON_IsNull(mj)) mid = NULL;
     else TRY(cdf_json_get_string(root, path, "mid_block_type", &mid, err));
-    if (mid && strcmp(mid, "UNetMidBlock2DCrossAttn") != 0)
+    if (!mid) c->mid_type = CDF_UNETC_MID_NONE;
+    else if (strcmp(mid, "UNetMidBlock2DCrossAttn") == 0) c->mid_type = CDF_UNETC_MID_CROSS;
+    else if (strcmp(mid, "UNetMidBlock2DSimpleCrossAttn") == 0) c->mid_type = CDF_UNETC_MID_SIMPLE_CROSS;
+    else
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
-                             "%s: field 'mid_block_type' = \"%s\" is not supported (UNetMidBlock2DCrossAttn or null)",
+                             "%s: field 'mid_block_type' = \"%s\" is not supported (UNetMidBlock2DCrossAttn, "
+                             "UNetMidBlock2DSimpleCrossAttn or null)",
                              path, mid);
-    c->has_mid = mid != NULL;
+    c->has_mid = c->mid_type != CDF_UNETC_MID_NONE;
 
     static const int def_boc[4] = {320, 640, 1280, 1280};
     const cJSON *boc = cJSON_GetObjectItemCaseSensitive(root, "block_out_channels");
@@ -220,7 +232,7 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     if (moc && !cJSON_IsNull(moc)) TRY(cdf_json_get_bool(root, path, "mid_block_only_cross_attention", &mid_oc, err));
     const cJSON *oca = cJSON_GetObjectItemCaseSensitive(root, "only_cross_attention");
     c->mid_only_cross = mid_oc >= 0 ? mid_oc : (oca && cJSON_IsBool(oca) ? cJSON_IsTrue(oca) : 0);
-    if (c->mid_only_cross && c->has_mid)
+    if (c->mid_only_cross && c->mid_type == CDF_UNETC_MID_CROSS)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
                              "%s: only-cross-attention in UNetMidBlock2DCrossAttn is not supported", path);
     TRY(int_or_list(root, path, "layers_per_block", nd, c->layers_per_block, 1, err));
@@ -254,10 +266,17 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     TRY(int_or_list(root, path, "attention_head_dim", nd, c->heads, 1, err));
     TRY(must_be_false(root, path, "dual_cross_attention", err));
     TRY(cdf_json_get_bool(root, path, "use_linear_projection", &c->use_linear_projection, err));
-    TRY(must_be_null(root, path, "class_embed_type", err));
+    const char *cet = NULL;
+    TRY(cdf_json_get_string(root, path, "class_embed_type", &cet, err));
+    if (cet && strcmp(cet, "identity") != 0)
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                             "%s: field 'class_embed_type' = \"%s\" is not supported (only null or \"identity\")", path,
+                             cet);
+    c->class_embed_identity = cet != NULL;
     TRY(must_be_null(root, path, "addition_embed_type", err));
     TRY(must_be_null(root, path, "addition_time_embed_dim", err));
-    TRY(must_be_null(root, path, "num_class_embeds", err));
+    /* diffusers builds a class nn.Embedding from num_class_embeds only when class_embed_type is null */
+    if (!cet) TRY(must_be_null(root, path, "num_class_embeds", err));
     TRY(cdf_json_get_bool(root, path, "upcast_attention", &c->upcast_attention, err));
     const char *rts = "default";
     TRY(cdf_json_get_string(root, path, "resnet_time_scale_shift", &rts, err));
@@ -265,8 +284,13 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: field 'resnet_time_scale_shift' = \"%s\" is not supported",
                              path, rts ? rts : "null");
     c->scale_shift = strcmp(rts, "scale_shift") == 0;
-    TRY(must_be_false(root, path, "resnet_skip_time_act", err));
-    /* resnet_out_scale_factor only reaches ResnetDownsampleBlock2D-style blocks: no effect on these blocks */
+    /* both only reach Resnet*sample / SimpleCrossAttn blocks (and skip_time_act the SimpleCrossAttn mid block) */
+    TRY(cdf_json_get_bool(root, path, "resnet_skip_time_act", &c->skip_time_act, err));
+    c->resnet_out_scale_factor = 1.0;
+    TRY(cdf_json_get_double(root, path, "resnet_out_scale_factor", &c->resnet_out_scale_factor, err));
+    if (c->resnet_out_scale_factor == 0.0 || !isfinite(c->resnet_out_scale_factor))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'resnet_out_scale_factor' = %g must be finite and non-zero",
+                             path, c->resnet_out_scale_factor);
     TRY(string_is(root, path, "time_embedding_type", "positional", "positional", err));
     TRY(int_or_list(root, path, "time_embedding_dim", 1, &c->time_embedding_dim, 1, err));
     if (!c->time_embedding_dim) c->time_embedding_dim = 4 * c->block_out_channels[0];
@@ -289,9 +313,22 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
             return cdf_error_set(err, CDF_ERR_CONFIG,
                                  "%s: block_out_channels[%d] = %d is not divisible by norm_num_groups = %d", path, i,
                                  ch, c->norm_num_groups);
-        if ((c->down_cross[i] || c->up_cross[nd - 1 - i] || (i == nd - 1 && c->has_mid)) && ch / c->heads[i] < 1)
+        /* CrossAttn: heads[i] is a head count over ch channels (block i down, its mirror up, the mid block) */
+        if ((c->down_type[i] == CDF_UNETC_CROSS || c->up_type[nd - 1 - i] == CDF_UNETC_CROSS ||
+             (i == nd - 1 && c->mid_type == CDF_UNETC_MID_CROSS)) &&
+            ch / c->heads[i] < 1)
             return cdf_error_set(err, CDF_ERR_CONFIG, "%s: attention_head_dim[%d] = %d heads exceeds %d channels", path,
                                  i, c->heads[i], ch);
+        /* SimpleCrossAttn: heads[i] is the head dimension of down block i, of up block i (whose channels are
+         * block_out_channels[nd-1-i]) and, for i = nd-1, of the mid block */
+        int upch = c->block_out_channels[nd - 1 - i];
+        if ((c->down_type[i] == CDF_UNETC_SIMPLE_CROSS && ch / c->heads[i] < 1) ||
+            (c->up_type[i] == CDF_UNETC_SIMPLE_CROSS && upch / c->heads[i] < 1) ||
+            (i == nd - 1 && c->mid_type == CDF_UNETC_MID_SIMPLE_CROSS && ch / c->heads[i] < 1))
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s: attention_head_dim[%d] = %d (the head dimension of a SimpleCrossAttn block) "
+                                 "exceeds its channels",
+                                 path, i, c->heads[i]);
     }
     if (c->block_out_channels[0] % 2)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: odd block_out_channels[0] is not supported", path);

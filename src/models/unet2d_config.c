@@ -15,10 +15,10 @@ static const char *const k_known[] = {
     "num_train_timesteps", NULL};
 
 /* Block types diffusers' get_down_block/get_up_block know but this build does not run. */
-static const char *const k_other_down[] = {"ResnetDownsampleBlock2D", "CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D",
+static const char *const k_other_down[] = {"CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D",
                                            "SkipDownBlock2D", "AttnSkipDownBlock2D", "DownEncoderBlock2D",
                                            "AttnDownEncoderBlock2D", "KDownBlock2D", "KCrossAttnDownBlock2D", NULL};
-static const char *const k_other_up[] = {"ResnetUpsampleBlock2D", "CrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
+static const char *const k_other_up[] = {"CrossAttnUpBlock2D", "SimpleCrossAttnUpBlock2D",
                                          "SkipUpBlock2D", "AttnSkipUpBlock2D", "UpDecoderBlock2D",
                                          "AttnUpDecoderBlock2D", "KUpBlock2D", "KCrossAttnUpBlock2D", NULL};
 
@@ -57,6 +57,8 @@ static cdf_status parse_blocks(const cJSON *root, const char *path, const char *
             out[i] = CDF_BLOCK_PLAIN;
         else if (strcmp(nm, down ? "AttnDownBlock2D" : "AttnUpBlock2D") == 0)
             out[i] = CDF_BLOCK_ATTN;
+        else if (strcmp(nm, down ? "ResnetDownsampleBlock2D" : "ResnetUpsampleBlock2D") == 0)
+            out[i] = CDF_BLOCK_RESNET;
         else if (in_list(nm, down ? k_other_down : k_other_up))
             return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: field '%s'[%d]: block type \"%s\" is not supported yet",
                                  path, key, i, names[i]);

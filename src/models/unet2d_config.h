@@ -10,7 +10,11 @@
 
 #define CDF_UNET2D_MAX_BLOCKS 8
 
-typedef enum cdf_block2d { CDF_BLOCK_PLAIN = 0, CDF_BLOCK_ATTN = 1 } cdf_block2d;
+/* PLAIN: DownBlock2D / UpBlock2D; ATTN: AttnDownBlock2D / AttnUpBlock2D;
+ * RESNET: ResnetDownsampleBlock2D / ResnetUpsampleBlock2D (plain resnets, the
+ * resampler is a ResnetBlock2D with down=True / up=True whatever
+ * downsample_type / upsample_type say). */
+typedef enum cdf_block2d { CDF_BLOCK_PLAIN = 0, CDF_BLOCK_ATTN = 1, CDF_BLOCK_RESNET = 2 } cdf_block2d;
 typedef enum cdf_time_emb { CDF_TEMB_POSITIONAL = 0, CDF_TEMB_FOURIER, CDF_TEMB_LEARNED } cdf_time_emb;
 
 typedef struct cdf_unet2d_config {
@@ -22,14 +26,14 @@ typedef struct cdf_unet2d_config {
     double freq_shift;
     int flip_sin_to_cos;
     int num_blocks;
-    cdf_block2d down_types[CDF_UNET2D_MAX_BLOCKS]; /* DownBlock2D / AttnDownBlock2D */
-    cdf_block2d up_types[CDF_UNET2D_MAX_BLOCKS];   /* UpBlock2D / AttnUpBlock2D */
+    cdf_block2d down_types[CDF_UNET2D_MAX_BLOCKS]; /* DownBlock2D / AttnDownBlock2D / ResnetDownsampleBlock2D */
+    cdf_block2d up_types[CDF_UNET2D_MAX_BLOCKS];   /* UpBlock2D / AttnUpBlock2D / ResnetUpsampleBlock2D */
     int block_out_channels[CDF_UNET2D_MAX_BLOCKS];
     int layers_per_block;
     double mid_block_scale_factor;
     int downsample_padding;
-    int downsample_resnet;      /* downsample_type "resnet" (else "conv") */
-    int upsample_resnet;        /* upsample_type "resnet" (else "conv") */
+    int downsample_resnet;      /* downsample_type "resnet" (else "conv"); used by AttnDownBlock2D */
+    int upsample_resnet;        /* upsample_type "resnet" (else "conv"); used by AttnUpBlock2D */
     double dropout;             /* inference: no effect */
     int act_fn;                 /* cdf_act */
     int attention_head_dim;     /* 0 when null: one head of the block's width */

@@ -1,12 +1,10 @@
 /* The pipeline front: model_index.json, component classes, dispatch to the
  * pipeline family, generator handling and outputs. */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "io/json.h"
-#include "models/unet2d.h"
 #include "pipelines/pipeline_internal.h"
 #include "pipelines/postprocess.h"
 
@@ -31,43 +29,80 @@ cdf_status cdf_index_component(const cJSON *idx, const char *path, const char *k
     return CDF_OK;
 }
 
-cdf_status cdf_pipeline_load_scheduler(cdf_pipeline *p, const char *dir, cdf_error *err) {
+cdf_status cdf_index_expect(const cJSON *idx, const char *path, const char *key, const char *const *ok,
+                            cdf_error *err) {
+    const char *cls = NULL;
+    TRY(cdf_index_component(idx, path, key, 1, &cls, err));
+    for (; *ok; ok++)
+        if (strcmp(cls, *ok) == 0) return CDF_OK;
+    return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: component '%s' of class \"%s\" is not supported", path, key,
+                         cls);
+}
+
+cdf_status cdf_pipeline_load_scheduler(const char *dir, const char *sub, int convert, cdf_sched_config *cfg,
+                                       char **json, cdf_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    if (json) *json = NULL;
     char path[4096];
-    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
+    snprintf(path, sizeof path, "%s/%s/scheduler_config.json", dir, sub);
     cJSON *root = NULL;
     TRY(cdf_json_load(path, &root, err));
-    cdf_status s = cdf_sched_config_parse(root, path, &p->sched, err);
+    cdf_status s = cdf_sched_config_parse(root, path, cfg, err);
     cJSON_Delete(root);
     if (s) return s;
-    if (p->kind == CDF_PIPELINE_DDIM && p->sched.kind != CDF_SCHED_DDIM)
-        TRY(cdf_sched_config_convert(&p->sched, CDF_SCHED_DDIM, err));
-    p->sched_json = cdf_sched_config_to_json(&p->sched);
-    if (!p->sched_json) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing the scheduler");
+    if (convert >= 0 && cfg->kind != (cdf_sched_kind)convert) TRY(cdf_sched_config_convert(cfg, (cdf_sched_kind)convert, err));
+    if (json && !(*json = cdf_sched_config_to_json(cfg)))
+        return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing %s", path);
     return CDF_OK;
 }
 
-static cdf_status resolve_kind(const char *cls, const char *path, cdf_pipeline_kind want, cdf_pipeline_kind *out,
-                               cdf_error *err) {
-    cdf_pipeline_kind k;
-    if (strcmp(cls, "DDPMPipeline") == 0)
-        k = CDF_PIPELINE_DDPM;
-    else if (strcmp(cls, "DDIMPipeline") == 0)
-        k = CDF_PIPELINE_DDIM;
-    else if (strcmp(cls, "StableDiffusionPipeline") == 0)
-        k = CDF_PIPELINE_SD;
-    else
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
-                             "%s: pipeline class \"%s\" is not supported (DDPMPipeline, DDIMPipeline, "
-                             "StableDiffusionPipeline)",
-                             path, cls);
-    if (want == CDF_PIPELINE_AUTO) {
-        *out = k;
-    } else if ((want == CDF_PIPELINE_SD) != (k == CDF_PIPELINE_SD)) {
-        return cdf_error_set(err, CDF_ERR_ARG, "%s: a %s folder cannot run as %s", path, cls,
-                             want == CDF_PIPELINE_SD ? "StableDiffusionPipeline" : "a DDPM/DDIM pipeline");
-    } else {
-        *out = want;
+/* Every family, and through it every model_index.json class cdiffusers runs. */
+static const cdf_pipeline_family *const k_families[] = {&cdf_family_unet2d, &cdf_family_sd, &cdf_family_unclip};
+#define N_FAMILIES (sizeof k_families / sizeof k_families[0])
+
+static const cdf_pipeline_class *find_class(const char *name, const cdf_pipeline_family **fam) {
+    for (size_t f = 0; f < N_FAMILIES; f++)
+        for (int i = 0; i < k_families[f]->n_classes; i++)
+            if (strcmp(name, k_families[f]->classes[i].name) == 0) {
+                *fam = k_families[f];
+                return &k_families[f]->classes[i];
+            }
+    return NULL;
+}
+
+static const cdf_pipeline_class *find_kind(cdf_pipeline_kind k, const cdf_pipeline_family **fam) {
+    for (size_t f = 0; f < N_FAMILIES; f++)
+        for (int i = 0; i < k_families[f]->n_classes; i++)
+            if (k_families[f]->classes[i].kind == k) {
+                *fam = k_families[f];
+                return &k_families[f]->classes[i];
+            }
+    return NULL;
+}
+
+/* The folder's class picks the family; a requested kind must belong to the
+ * same family (a DDPMPipeline folder runs as DDIMPipeline, as diffusers
+ * allows, but never as Stable Diffusion). */
+static cdf_status resolve_class(const char *cls, const char *path, cdf_pipeline_kind want,
+                                const cdf_pipeline_family **fam, const cdf_pipeline_class **out, cdf_error *err) {
+    const cdf_pipeline_class *c = find_class(cls, fam);
+    if (!c) {
+        char list[512] = "";
+        size_t used = 0;
+        for (size_t f = 0; f < N_FAMILIES; f++)
+            for (int i = 0; i < k_families[f]->n_classes && used < sizeof list; i++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                                         k_families[f]->classes[i].name);
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: pipeline class \"%s\" is not supported (%s)", path, cls,
+                             list);
     }
+    *out = c;
+    if (want == CDF_PIPELINE_AUTO || want == c->kind) return CDF_OK;
+    const cdf_pipeline_family *wf = NULL;
+    const cdf_pipeline_class *wc = find_kind(want, &wf);
+    if (!wc) return cdf_error_set(err, CDF_ERR_ARG, "pipeline kind %d is not one cdiffusers knows", (int)want);
+    if (wf != *fam) return cdf_error_set(err, CDF_ERR_ARG, "%s: a %s folder cannot run as %s", path, cls, wc->name);
+    *out = wc;
     return CDF_OK;
 }
 
@@ -87,15 +122,14 @@ cdf_status cdf_pipeline_load(const char *model_dir, const cdf_load_options *opts
         return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", model_dir);
     }
     const char *cls = NULL, *variant = opts ? opts->variant : NULL;
+    const cdf_pipeline_class *pc = NULL;
     cdf_status s = cdf_json_get_string(idx, path, "_class_name", &cls, err);
     if (!s && !cls) s = cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '_class_name' is missing", path);
-    if (!s) s = resolve_kind(cls, path, opts ? opts->kind : CDF_PIPELINE_AUTO, &p->kind, err);
+    if (!s) s = resolve_class(cls, path, opts ? opts->kind : CDF_PIPELINE_AUTO, &p->family, &pc, err);
     if (!s) {
-        snprintf(p->class_name, sizeof p->class_name, "%s",
-                 p->kind == CDF_PIPELINE_SD ? "StableDiffusionPipeline"
-                                            : (p->kind == CDF_PIPELINE_DDIM ? "DDIMPipeline" : "DDPMPipeline"));
-        s = p->kind == CDF_PIPELINE_SD ? cdf_sd_pipeline_load(p, model_dir, idx, path, variant, err)
-                                       : cdf_unet2d_pipeline_load(p, model_dir, idx, path, variant, err);
+        p->kind = pc->kind;
+        snprintf(p->class_name, sizeof p->class_name, "%s", pc->name);
+        s = p->family->load(p, model_dir, idx, path, variant, err);
     }
     cJSON_Delete(idx);
     if (s) {
@@ -109,9 +143,7 @@ cdf_status cdf_pipeline_load(const char *model_dir, const cdf_load_options *opts
 
 void cdf_pipeline_free(cdf_pipeline *p) {
     if (!p) return;
-    cdf_unet2d_free(p->unet);
-    cdf_sd_pipeline_unload(p);
-    cdf_sched_config_free(&p->sched);
+    if (p->family) p->family->free(p->state);
     cdf_free(p->sched_json);
     cdf_free(p);
 }
@@ -119,7 +151,7 @@ void cdf_pipeline_free(cdf_pipeline *p) {
 const char *cdf_pipeline_last_error(const cdf_pipeline *p) { return p ? p->err.msg : "no pipeline"; }
 cdf_pipeline_kind cdf_pipeline_get_kind(const cdf_pipeline *p) { return p->kind; }
 const char *cdf_pipeline_class_name(const cdf_pipeline *p) { return p->class_name; }
-const char *cdf_pipeline_scheduler_name(const cdf_pipeline *p) { return cdf_sched_kind_name(p->sched.kind); }
+const char *cdf_pipeline_scheduler_name(const cdf_pipeline *p) { return p->sched_name; }
 const char *cdf_pipeline_scheduler_json(const cdf_pipeline *p) { return p->sched_json; }
 
 void cdf_generate_options_init(cdf_generate_options *o) {
@@ -131,14 +163,17 @@ void cdf_generate_options_init(cdf_generate_options *o) {
     o->num_images_per_prompt = 1;
     o->guidance_scale = 7.5;
     o->use_karras_sigmas = -1;
+    o->prior_guidance_scale = 4.0;
+    o->decoder_guidance_scale = 8.0;
 }
 
 int cdf_pipeline_batch_size(const cdf_pipeline *p, const cdf_generate_options *o) {
-    if (p->kind != CDF_PIPELINE_SD) return o->batch_size;
-    /* saturates instead of overflowing: the run refuses it (CDF_ERR_LIMIT) */
-    if (o->num_images_per_prompt <= 0) return 0;
-    if (o->num_prompts > (size_t)INT_MAX / (size_t)o->num_images_per_prompt) return INT_MAX;
-    return (int)o->num_prompts * o->num_images_per_prompt;
+    cdf_generate_options def;
+    if (!o) {
+        cdf_generate_options_init(&def);
+        o = &def;
+    }
+    return p->family->batch_size(o);
 }
 
 void cdf_tensor_free(cdf_tensor *t) {
@@ -188,20 +223,23 @@ oom:
     return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for the output images");
 }
 
-cdf_status cdf_pipeline_make_scheduler(const cdf_pipeline *p, const cdf_generate_options *o, int steps,
+cdf_status cdf_pipeline_make_scheduler(const cdf_sched_config *base, const cdf_generate_options *o, int swap, int steps,
                                        cdf_scheduler **out, cdf_error *err) {
     *out = NULL;
     cdf_sched_config cfg;
-    TRY(cdf_sched_config_copy(&cfg, &p->sched, err));
+    TRY(cdf_sched_config_copy(&cfg, base, err));
     cdf_status s = CDF_OK;
-    if (o->scheduler) {
+    if (swap && o->scheduler) {
         cdf_sched_kind k;
         s = cdf_sched_kind_from_name(o->scheduler, &k, err);
         if (!s && k != cfg.kind) s = cdf_sched_config_convert(&cfg, k, err);
     }
-    if (!s && o->use_karras_sigmas >= 0)
+    if (!s && swap && o->use_karras_sigmas >= 0)
         s = cdf_sched_config_set(&cfg, "use_karras_sigmas", o->use_karras_sigmas ? "true" : "false", err);
     if (!s) s = cdf_scheduler_new(&cfg, out, err);
+    /* pipelines other than UnCLIPPipeline call step() without prev_timestep:
+     * a swapped-in UnCLIPScheduler then steps to t - 1, as in diffusers */
+    if (!s && swap) cdf_scheduler_set_prev_timestep_none(*out, 1);
     if (!s) s = cdf_scheduler_set_timesteps(*out, steps, err);
     if (s) {
         cdf_scheduler_free(*out);
@@ -209,6 +247,14 @@ cdf_status cdf_pipeline_make_scheduler(const cdf_pipeline *p, const cdf_generate
     }
     cdf_sched_config_free(&cfg);
     return s;
+}
+
+cdf_status cdf_pipeline_report_step(const cdf_generate_options *o, const cdf_step_info *si, cdf_error *err) {
+    if (!o->on_step || !o->on_step(si, o->on_step_user)) return CDF_OK;
+    const char *stage = si->stage_name ? si->stage_name : "", *sp = si->stage_name ? " " : "";
+    if (si->step < 0) return cdf_error_set(err, CDF_ERR_INTERRUPTED, "interrupted before the first %s%sstep", stage, sp);
+    return cdf_error_set(err, CDF_ERR_INTERRUPTED, "interrupted after %s%sstep %d of %d", stage, sp, si->step + 1,
+                         si->num_steps);
 }
 
 cdf_status cdf_pipeline_generate(cdf_pipeline *p, const cdf_generate_options *o, cdf_generator *const *gens,
@@ -234,21 +280,14 @@ cdf_status cdf_pipeline_generate(cdf_pipeline *p, const cdf_generate_options *o,
         for (size_t i = 0; i < ngens; i++)
             if (!gens[i]) return cdf_error_set(&p->err, CDF_ERR_ARG, "generator %zu is NULL", i);
     }
-    cdf_status s = p->kind == CDF_PIPELINE_SD ? cdf_sd_pipeline_run(p, o, gens, ngens, images, &p->err)
-                                              : cdf_unet2d_pipeline_run(p, o, gens, ngens, images, &p->err);
+    cdf_status s = p->family->run(p, o, gens, ngens, images, &p->err);
     cdf_generator_free(own);
     return s;
 }
 
 void cdf_pipeline_sample_size(const cdf_pipeline *p, int *height, int *width, int *channels) {
     int h = 0, w = 0, c = 0;
-    if (p->unet) {
-        h = p->unet->cfg.sample_h;
-        w = p->unet->cfg.sample_w;
-        c = p->unet->cfg.in_channels;
-    } else {
-        cdf_sd_default_size(p, &h, &w, &c);
-    }
+    p->family->default_size(p->state, &h, &w, &c);
     if (height) *height = h;
     if (width) *width = w;
     if (channels) *channels = c;
@@ -256,8 +295,7 @@ void cdf_pipeline_sample_size(const cdf_pipeline *p, int *height, int *width, in
 
 cdf_status cdf_pipeline_weights_hash(const cdf_pipeline *p, char *out, cdf_error *err) {
     uint64_t h = 0x6364696666757365ull; /* "cdiffuse" */
-    if (p->unet) h = cdf_weights_hash(p->unet->weights, h);
-    if (p->kind == CDF_PIPELINE_SD) h = cdf_sd_weights_hash(p, h);
+    h = p->family->weights_hash(p->state, h);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
     (void)err;
     return CDF_OK;

@@ -6,8 +6,22 @@
 #include "pipelines/pipeline_internal.h"
 #include "tensor/exec.h"
 
-cdf_status cdf_unet2d_pipeline_load(cdf_pipeline *p, const char *dir, const cJSON *idx, const char *idx_path,
-                                    const char *variant, cdf_error *err) {
+/* The family's own state, read-only after load. */
+typedef struct unet2d_state {
+    cdf_sched_config sched;       /* the folder's scheduler (DDIMPipeline: converted to DDIMScheduler) */
+    cdf_unet2d *unet;
+} unet2d_state;
+
+static void unet2d_free(void *state) {
+    unet2d_state *st = state;
+    if (!st) return;
+    cdf_unet2d_free(st->unet);
+    cdf_sched_config_free(&st->sched);
+    cdf_free(st);
+}
+
+static cdf_status unet2d_load(cdf_pipeline *p, const char *dir, const cJSON *idx, const char *idx_path,
+                              const char *variant, cdf_error *err) {
     const char *ucls = NULL, *scls = NULL;
     cdf_status s = cdf_index_component(idx, idx_path, "unet", 1, &ucls, err);
     if (!s) s = cdf_index_component(idx, idx_path, "scheduler", 1, &scls, err);
@@ -19,20 +33,41 @@ cdf_status cdf_unet2d_pipeline_load(cdf_pipeline *p, const char *dir, const cJSO
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
                              "%s: scheduler class \"%s\" is not supported by %s (DDPMScheduler, DDIMScheduler)",
                              idx_path, scls, p->class_name);
-    if ((s = cdf_pipeline_load_scheduler(p, dir, err))) return s;
-    if (p->sched.kind != CDF_SCHED_DDPM && p->sched.kind != CDF_SCHED_DDIM)
+    unet2d_state *st = cdf_calloc(1, sizeof *st);
+    if (!st) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
+    p->state = st;
+    if ((s = cdf_pipeline_load_scheduler(dir, "scheduler", p->kind == CDF_PIPELINE_DDIM ? CDF_SCHED_DDIM : -1,
+                                         &st->sched, &p->sched_json, err)))
+        return s;
+    snprintf(p->sched_name, sizeof p->sched_name, "%s", cdf_sched_kind_name(st->sched.kind));
+    if (st->sched.kind != CDF_SCHED_DDPM && st->sched.kind != CDF_SCHED_DDIM)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
                              "%s/scheduler/scheduler_config.json: %s is not supported by %s (DDPMScheduler, "
                              "DDIMScheduler)",
-                             dir, cdf_sched_kind_name(p->sched.kind), p->class_name);
+                             dir, cdf_sched_kind_name(st->sched.kind), p->class_name);
     char udir[4096];
     snprintf(udir, sizeof udir, "%s/unet", dir);
-    return cdf_unet2d_load(udir, variant, &p->unet, err);
+    return cdf_unet2d_load(udir, variant, &st->unet, err);
 }
 
-cdf_status cdf_unet2d_pipeline_run(cdf_pipeline *p, const cdf_generate_options *o, cdf_generator *const *gens,
-                                   size_t ngens, cdf_tensor *images, cdf_error *err) {
-    const cdf_unet2d_config *uc = &p->unet->cfg;
+static uint64_t unet2d_weights_hash(const void *state, uint64_t h) {
+    return cdf_weights_hash(((const unet2d_state *)state)->unet->weights, h);
+}
+
+/* The UNet's sample size and channels. */
+static void unet2d_default_size(const void *state, int *h, int *w, int *c) {
+    const cdf_unet2d_config *uc = &((const unet2d_state *)state)->unet->cfg;
+    *h = uc->sample_h;
+    *w = uc->sample_w;
+    *c = uc->in_channels;
+}
+
+static int unet2d_batch_size(const cdf_generate_options *o) { return o->batch_size; }
+
+static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf_generator *const *gens,
+                             size_t ngens, cdf_tensor *images, cdf_error *err) {
+    const unet2d_state *st = p->state;
+    const cdf_unet2d_config *uc = &st->unet->cfg;
     int batch = o->batch_size, c = uc->in_channels, h = uc->sample_h, w = uc->sample_w;
     int steps = o->num_inference_steps ? o->num_inference_steps : (p->kind == CDF_PIPELINE_DDIM ? 50 : 1000);
     if (batch < 1) return cdf_error_set(err, CDF_ERR_ARG, "batch_size must be at least 1 (got %d)", batch);
@@ -63,7 +98,7 @@ cdf_status cdf_unet2d_pipeline_run(cdf_pipeline *p, const cdf_generate_options *
     cdf_exec_apply_threads(&ex);
     cdf_scheduler *sch = NULL;
     float *lat = NULL, *mo = NULL, *noise = NULL;
-    cdf_status s = cdf_pipeline_make_scheduler(p, o, steps, &sch, err);
+    cdf_status s = cdf_pipeline_make_scheduler(&st->sched, o, 0, steps, &sch, err);
     if (s) goto done;
     if (!(lat = cdf_mallocn(n, sizeof(float))) || !(mo = cdf_mallocn(nm, sizeof(float))) ||
         !(noise = cdf_mallocn(n, sizeof(float)))) {
@@ -73,15 +108,12 @@ cdf_status cdf_unet2d_pipeline_run(cdf_pipeline *p, const cdf_generate_options *
     if ((s = cdf_pipeline_draw(gens, ngens, batch, c, h, w, lat, err))) goto done;
     /* init_noise_sigma is 1 for DDPM/DDIM: the latents are the noise itself */
     int nsteps = cdf_scheduler_num_timesteps(sch);
-    cdf_step_info info = {-1, nsteps, 0, lat, NULL, NULL, batch, c, uc->out_channels, h, w};
-    if (o->on_step && o->on_step(&info, o->on_step_user)) {
-        s = cdf_error_set(err, CDF_ERR_INTERRUPTED, "interrupted before the first step");
-        goto done;
-    }
+    cdf_step_info info = {-1, nsteps, 0, lat, NULL, NULL, batch, c, uc->out_channels, h, w, 0, 1, NULL};
+    if ((s = cdf_pipeline_report_step(o, &info, err))) goto done;
     cdf_sched_step_opts so = {o->eta, o->use_clipped_model_output};
     for (int i = 0; i < nsteps; i++) {
         int64_t t = cdf_scheduler_timestep(sch, i);
-        if ((s = cdf_unet2d_forward(&ex, p->unet, lat, batch, h, w, t, mo))) goto done;
+        if ((s = cdf_unet2d_forward(&ex, st->unet, lat, batch, h, w, t, mo))) goto done;
         const float *nz = NULL;
         if (cdf_scheduler_step_needs_noise(sch, i, &so)) {
             if ((s = cdf_pipeline_draw(gens, ngens, batch, c, h, w, noise, err))) goto done;
@@ -89,11 +121,8 @@ cdf_status cdf_unet2d_pipeline_run(cdf_pipeline *p, const cdf_generate_options *
         }
         if ((s = cdf_scheduler_step(sch, i, mo, uc->out_channels, lat, batch, c, (int64_t)h * w, nz, &so, err)))
             goto done;
-        cdf_step_info si = {i, nsteps, t, lat, mo, nz, batch, c, uc->out_channels, h, w};
-        if (o->on_step && o->on_step(&si, o->on_step_user)) {
-            s = cdf_error_set(err, CDF_ERR_INTERRUPTED, "interrupted after step %d of %d", i + 1, nsteps);
-            goto done;
-        }
+        cdf_step_info si = {i, nsteps, t, lat, mo, nz, batch, c, uc->out_channels, h, w, 0, 1, NULL};
+        if ((s = cdf_pipeline_report_step(o, &si, err))) goto done;
     }
     s = cdf_pipeline_make_output(o, lat, batch, c, h, w, images, err);
 done:
@@ -104,3 +133,11 @@ done:
     cdf_exec_release(&ex);
     return s;
 }
+
+static const cdf_pipeline_class k_unet2d_classes[] = {{"DDPMPipeline", CDF_PIPELINE_DDPM},
+                                                      {"DDIMPipeline", CDF_PIPELINE_DDIM}};
+
+const cdf_pipeline_family cdf_family_unet2d = {
+    "DDPM/DDIM", k_unet2d_classes, 2, unet2d_load, unet2d_run, unet2d_free, unet2d_weights_hash, unet2d_default_size,
+    unet2d_batch_size,
+};

@@ -63,14 +63,7 @@ static void ddpm_coefficients(const cdf_scheduler *s, int64_t t, int vkind, ddpm
 /* The noise term of element k: variance * z per variance type. */
 static inline float noise_term(int vkind, const ddpm_coefs *c, const float *pv, int64_t k, float z) {
     if (vkind == VAR_LEARNED) return sqrtf(pv[k]) * z;
-    if (vkind == VAR_LEARNED_RANGE) {
-        float frac = pv[k] + 1.0f;
-        frac = frac / 2.0f;
-        float hi = frac * c->max_log;
-        float lo = (1.0f - frac) * c->min_log;
-        float v = hi + lo;
-        return cdf_sleef_expf(0.5f * v) * z;
-    }
+    if (vkind == VAR_LEARNED_RANGE) return cdf_sched_learned_range_std(pv[k], c->min_log, c->max_log) * z;
     return c->std * z;
 }
 

@@ -1,4 +1,4 @@
-/* scheduler_config.json with diffusers 0.32 ConfigMixin semantics for the nine
+/* scheduler_config.json with diffusers 0.32 ConfigMixin semantics for the ten
  * scheduler classes: class defaults for missing keys, `_use_default_values`,
  * keys of other classes kept as hidden keys, unknown keys kept with a notice,
  * from_config conversion and overrides, __init__ normalisations, validation,
@@ -24,6 +24,12 @@ static const char *const k_compatible_keys[] = {
     "use_exponential_sigmas", "use_flow_sigmas", "use_karras_sigmas", "use_lu_lambdas", "variance_type",
     "quantization_config", NULL};
 
+/* UnCLIPScheduler has no _compatibles: every key but its own __init__ fields
+ * gets the "not expected" warning. */
+static const char *const k_unclip_keys[] = {"num_train_timesteps", "variance_type",   "clip_sample",
+                                            "clip_sample_range",   "prediction_type", "beta_schedule",
+                                            "quantization_config", NULL};
+
 static const struct {
     const char *cls, *short1, *short2;
 } k_names[CDF_SCHED_N_KINDS] = {
@@ -36,6 +42,7 @@ static const struct {
     {"HeunDiscreteScheduler", "heun", NULL},
     {"DPMSolverMultistepScheduler", "dpm++2m", "dpmpp-2m"},
     {"UniPCMultistepScheduler", "unipc", NULL},
+    {"UnCLIPScheduler", NULL, NULL}, /* only the UnCLIP pipelines use it: no short name */
 };
 
 const char *cdf_sched_kind_name(cdf_sched_kind kind) {
@@ -55,7 +62,8 @@ static int class_kind(const char *name, cdf_sched_kind *out) {
 cdf_status cdf_sched_kind_from_name(const char *name, cdf_sched_kind *out, cdf_error *err) {
     if (name && class_kind(name, out)) return CDF_OK;
     for (int k = 0; name && k < CDF_SCHED_N_KINDS; k++)
-        if (strcasecmp(name, k_names[k].short1) == 0 || (k_names[k].short2 && strcasecmp(name, k_names[k].short2) == 0)) {
+        if ((k_names[k].short1 && strcasecmp(name, k_names[k].short1) == 0) ||
+            (k_names[k].short2 && strcasecmp(name, k_names[k].short2) == 0)) {
             *out = (cdf_sched_kind)k;
             return CDF_OK;
         }
@@ -63,7 +71,8 @@ cdf_status cdf_sched_kind_from_name(const char *name, cdf_sched_kind *out, cdf_e
                          "scheduler '%.80s' is unknown: use ddpm, ddim, pndm, euler, euler-a, lms, heun, dpm++2m "
                          "(dpmpp-2m) or unipc, or a class name (DDPMScheduler, DDIMScheduler, PNDMScheduler, "
                          "EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, LMSDiscreteScheduler, "
-                         "HeunDiscreteScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler)",
+                         "HeunDiscreteScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, "
+                         "UnCLIPScheduler)",
                          name ? name : "(null)");
 }
 
@@ -111,6 +120,7 @@ static const char *pred_choices(cdf_sched_kind k) {
     case CDF_SCHED_EULER: return "epsilon v_prediction sample original_sample";
     case CDF_SCHED_DPMSOLVER_MULTISTEP:
     case CDF_SCHED_UNIPC_MULTISTEP: return "epsilon sample v_prediction flow_prediction";
+    case CDF_SCHED_UNCLIP: return "epsilon sample";
     default: return "epsilon sample v_prediction";
     }
 }
@@ -147,6 +157,9 @@ static cdf_status check_field(const cdf_sched_config *c, uint64_t bit, const cha
         if (c->num_train_timesteps < 1 || c->num_train_timesteps > CDF_SCHED_MAX_TRAIN_TIMESTEPS)
             return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'num_train_timesteps': value %d is not in [1, %d]",
                                  path, c->num_train_timesteps, CDF_SCHED_MAX_TRAIN_TIMESTEPS);
+    } else if (bit == CDF_SCHED_F_BETA_SCHEDULE && k == CDF_SCHED_UNCLIP) {
+        if (strcmp(c->beta_schedule, "squaredcos_cap_v2") != 0) /* ValueError in __init__ */
+            return bad_value(path, "beta_schedule", c->beta_schedule, cls, "only squaredcos_cap_v2", err);
     } else if (bit == CDF_SCHED_F_BETA_SCHEDULE) {
         static const char *const common[] = {"linear", "scaled_linear", "squaredcos_cap_v2", NULL};
         int ok = c->trained_betas || one_of(c->beta_schedule, common) ||
@@ -171,6 +184,12 @@ static cdf_status check_field(const cdf_sched_config *c, uint64_t bit, const cha
                                  "%s: field 'variance_type': '%s' is not one of fixed_small, fixed_small_log, "
                                  "fixed_large, fixed_large_log, learned, learned_range",
                                  path, c->variance_type);
+    } else if (bit == CDF_SCHED_F_VARIANCE_TYPE && k == CDF_SCHED_UNCLIP) {
+        /* diffusers raises in step() at the first t > 0 for anything else */
+        static const char *const variances[] = {"fixed_small_log", "learned_range", NULL};
+        if (!one_of(c->variance_type, variances))
+            return bad_value(path, "variance_type", c->variance_type[0] ? c->variance_type : "None", cls,
+                             "fixed_small_log, learned_range", err);
     } else if (bit == CDF_SCHED_F_INTERPOLATION_TYPE) {
         static const char *const interps[] = {"linear", "log_linear", NULL};
         if (!one_of(c->interpolation_type, interps))
@@ -205,7 +224,8 @@ static cdf_status check_field(const cdf_sched_config *c, uint64_t bit, const cha
 static cdf_status cross_checks(const cdf_sched_config *c, const char *path, cdf_error *err) {
     const char *cls = cdf_sched_kind_name(c->kind);
     const cdf_sched_kind k = c->kind;
-    if (c->trained_betas && c->n_trained_betas != (size_t)c->num_train_timesteps)
+    if (cdf_sched_owns(k, CDF_SCHED_F_TRAINED_BETAS) && c->trained_betas &&
+        c->n_trained_betas != (size_t)c->num_train_timesteps)
         return cdf_error_set(err, CDF_ERR_CONFIG,
                              "%s: field 'trained_betas': has %zu values but num_train_timesteps is %d", path,
                              c->n_trained_betas, c->num_train_timesteps);
@@ -333,7 +353,7 @@ cdf_status cdf_sched_config_parse(const cJSON *root, const char *path, cdf_sched
                              "%s: field '_class_name': scheduler class '%.80s' is not supported (DDPMScheduler, "
                              "DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, "
                              "LMSDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler, "
-                             "UniPCMultistepScheduler)",
+                             "UniPCMultistepScheduler, UnCLIPScheduler)",
                              path, cls->valuestring);
     cdf_sched_config_defaults(cfg, kind);
     cdf_status st;
@@ -341,7 +361,8 @@ cdf_status cdf_sched_config_parse(const cJSON *root, const char *path, cdf_sched
     if (!o) return st;
     st = read_keys(o, path, cfg, err);
     if (st == CDF_OK) {
-        cdf_json_notice_unknown(o, path, cdf_sched_kind_name(kind), k_compatible_keys, err);
+        cdf_json_notice_unknown(o, path, cdf_sched_kind_name(kind),
+                                kind == CDF_SCHED_UNCLIP ? k_unclip_keys : k_compatible_keys, err);
         st = cdf_sched_config_validate(cfg, path, err);
     }
     cJSON_Delete(o);

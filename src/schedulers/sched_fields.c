@@ -1,4 +1,4 @@
-/* The modelled scheduler config fields of the nine diffusers 0.32.2 classes:
+/* The modelled scheduler config fields of the ten diffusers 0.32.2 classes:
  * table, __init__ orders, class defaults, JSON reading and writing. */
 #include "schedulers/sched_fields.h"
 
@@ -90,6 +90,8 @@ static const uint64_t k_unipc[] = {T_, BS_, BE_, SCH_, TB_, CDF_SCHED_F_SOLVER_O
                                    CDF_SCHED_F_LOWER_ORDER_FINAL, CDF_SCHED_F_DISABLE_CORRECTOR, CDF_SCHED_F_SOLVER_P,
                                    SIG3_, CDF_SCHED_F_USE_FLOW_SIGMAS, CDF_SCHED_F_FLOW_SHIFT, SPACE_, OFF_,
                                    CDF_SCHED_F_FINAL_SIGMAS_TYPE, ZSNR_, 0};
+static const uint64_t k_unclip[] = {T_, CDF_SCHED_F_VARIANCE_TYPE, CDF_SCHED_F_CLIP_SAMPLE,
+                                    CDF_SCHED_F_CLIP_SAMPLE_RANGE, PRED_, SCH_, 0};
 
 const uint64_t *cdf_sched_class_fields(cdf_sched_kind kind) {
     switch (kind) {
@@ -102,6 +104,7 @@ const uint64_t *cdf_sched_class_fields(cdf_sched_kind kind) {
     case CDF_SCHED_HEUN: return k_heun;
     case CDF_SCHED_DPMSOLVER_MULTISTEP: return k_dpm;
     case CDF_SCHED_UNIPC_MULTISTEP: return k_unipc;
+    case CDF_SCHED_UNCLIP: return k_unclip;
     }
     return k_ddpm;
 }
@@ -130,7 +133,7 @@ void cdf_sched_config_defaults(cdf_sched_config *cfg, cdf_sched_kind kind) {
     cfg->num_train_timesteps = 1000;
     cfg->beta_start = kind == CDF_SCHED_HEUN ? 0.00085 : 0.0001;
     cfg->beta_end = kind == CDF_SCHED_HEUN ? 0.012 : 0.02;
-    strcpy(cfg->beta_schedule, "linear");
+    strcpy(cfg->beta_schedule, kind == CDF_SCHED_UNCLIP ? "squaredcos_cap_v2" : "linear");
     cfg->clip_sample = kind != CDF_SCHED_HEUN;
     cfg->clip_sample_range = 1.0;
     cfg->set_alpha_to_one = kind == CDF_SCHED_DDIM;
@@ -142,7 +145,9 @@ void cdf_sched_config_defaults(cdf_sched_config *cfg, cdf_sched_kind kind) {
     strcpy(cfg->timestep_spacing,
            kind == CDF_SCHED_DDPM || kind == CDF_SCHED_DDIM || kind == CDF_SCHED_PNDM ? "leading" : "linspace");
     cfg->rescale_betas_zero_snr = 0;
-    strcpy(cfg->variance_type, kind == CDF_SCHED_DPMSOLVER_MULTISTEP ? "" : "fixed_small");
+    strcpy(cfg->variance_type, kind == CDF_SCHED_DPMSOLVER_MULTISTEP ? ""
+                               : kind == CDF_SCHED_UNCLIP            ? "fixed_small_log"
+                                                                     : "fixed_small");
     cfg->skip_prk_steps = 0;
     strcpy(cfg->interpolation_type, "linear");
     cfg->sigma_min = NAN;

@@ -1,8 +1,11 @@
 /* Bit-exact scalar versions of torch's SLEEF float kernels (AVX2 + FMA build:
  * every "mla" is a fused multiply-add), numpy's SIMD float32 log, and
- * torch.linalg.solve through the same LAPACK routines torch calls.  Written
- * from the algorithms' descriptions (SLEEF 3.5 sleefsimdsp.c / df.h, numpy
- * 1.24 loops_exponent_log); no code copied. */
+ * torch.linalg.solve as OpenBLAS 0.3.21's sgetrf_ / sgetrs_ compute it with
+ * their AVX-512 kernels (plain C here: no BLAS call, the same bits on every
+ * CPU).  Written from the algorithms' descriptions (SLEEF 3.5 sleefsimdsp.c /
+ * df.h, numpy 1.24 loops_exponent_log, OpenBLAS getf2_k.c, getrs_single.c,
+ * trsv_L.c / trsv_U.c and its x86_64 sdot / saxpy / sgemv_n kernels); no code
+ * copied. */
 #include "schedulers/sched_fmath.h"
 
 #include <float.h>
@@ -191,30 +194,150 @@ float cdf_np_logf(float xin) {
     return fmaf(exponent, 0.693147180559945309417232121458176568f, poly);
 }
 
-/* LAPACK (OpenBLAS, linked by the library) as torch.linalg.solve calls it. */
-extern void sgetrf_(const int *m, const int *n, float *a, const int *lda, int *ipiv, int *info);
-extern void sgetrs_(const char *trans, const int *n, const int *nrhs, const float *a, const int *lda, const int *ipiv,
-                    float *b, const int *ldb, int *info);
+/* ---- torch.linalg.solve: OpenBLAS 0.3.21 sgetrf_ + sgetrs_, written out ----
+ * For n <= 8 OpenBLAS's sgetrf runs its unblocked sgetf2_k (left-looking:
+ * column j gets the earlier interchanges, Crout dot products above the
+ * diagonal, one gemv below it, then the pivot search and the scaling by
+ * 1/pivot) and sgetrs runs two trsv solves (trans 'N': axpy form, 'T': dot
+ * form).  The kernels' rounding is the only part that depends on the CPU:
+ * the SkylakeX / Cooperlake / SapphireRapids (AVX-512) kernels fuse the
+ * multiply-adds of the axpy, the gemv and the strided dot pair, the Haswell /
+ * Zen kernels round each product.  We follow the AVX-512 kernels, the ones
+ * the reference vectors came from, on every CPU; the unit-stride dot (sdot.c:
+ * float products summed in double) is the same on all of them. */
+
+/* sdot_k, strided x (stride incx), unit y: float pair sums fused as
+ * fma(y0, x0, y1 * x1), accumulated in double, returned as float. */
+static float ob_dot_strided(int len, const float *x, int incx, const float *y) {
+    double dot = 0.0;
+    int k = 0;
+    for (; k + 1 < len; k += 2) {
+        const float p1 = y[k + 1] * x[(k + 1) * incx];
+        dot += (double)fmaf(y[k], x[k * incx], p1);
+    }
+    for (; k < len; k++) dot += (double)(y[k] * x[k * incx]);
+    return (float)dot;
+}
+
+/* sdot_k, unit strides: float products summed in double, in order. */
+static float ob_dot(int len, const float *x, const float *y) {
+    double dot = 0.0;
+    for (int k = 0; k < len; k++) dot += (double)(y[k] * x[k]);
+    return (float)dot;
+}
+
+/* sgemv_n with alpha = -1: y[0..m) -= A[0..m, 0..ncol) x (A column-major,
+ * leading dimension lda).  ncol != 4: the AVX-512 kernel (per row a fused
+ * multiply-add chain from +0, then fma(acc, -1, y)); ncol == 4: the Haswell
+ * 4x4 block on m & -4 rows (two fused chains, summed, negated, added) and
+ * fused C loops on the rest. */
+static void ob_gemv_n_minus(int m, int ncol, const float *a, int lda, const float *x, float *y) {
+    if (m < 1 || ncol < 1) return;
+    if (ncol != 4) {
+        for (int r = 0; r < m; r++) {
+            float acc = 0.0f;
+            for (int k = 0; k < ncol; k++) acc = fmaf(a[k * lda + r], x[k], acc);
+            y[r] = fmaf(acc, -1.0f, y[r]);
+        }
+        return;
+    }
+    int r = 0;
+    for (; r < (m & ~3); r++) {
+        float s0 = fmaf(a[r], x[0], 0.0f), s1 = fmaf(a[lda + r], x[1], 0.0f);
+        s0 = fmaf(a[2 * lda + r], x[2], s0);
+        s1 = fmaf(a[3 * lda + r], x[3], s1);
+        float s = s1 + s0;
+        s = s * -1.0f;
+        y[r] = s + y[r];
+    }
+    for (; r < m; r++) {
+        float t = 0.0f;
+        for (int k = 0; k < 4; k++) t = fmaf(a[k * lda + r], x[k], t);
+        y[r] = fmaf(-1.0f, t, y[r]);
+    }
+}
+
+/* sgetf2_k on a column-major n x n matrix a (leading dimension n), in place:
+ * unit lower L and U, ipiv[j] = 0-based row swapped with row j.  Returns 0,
+ * or the 1-based column of the first zero pivot. */
+static int ob_getf2(int n, float *a, int *ipiv) {
+    int info = 0;
+    for (int j = 0; j < n; j++) {
+        float *c = a + (size_t)j * n; /* [n] column j */
+        for (int i = 0; i < j; i++)
+            if (ipiv[i] != i) {
+                const float t = c[i];
+                c[i] = c[ipiv[i]];
+                c[ipiv[i]] = t;
+            }
+        for (int i = 1; i < j; i++) c[i] -= ob_dot_strided(i, a + i, n, c);
+        ob_gemv_n_minus(n - j, j, a + j, n, c, c + j);
+        int jp = j; /* isamax: first index of the largest |value| */
+        float best = fabsf(c[j]);
+        for (int r = j + 1; r < n; r++)
+            if (fabsf(c[r]) > best) {
+                best = fabsf(c[r]);
+                jp = r;
+            }
+        ipiv[j] = jp;
+        const float piv = c[jp];
+        if (piv == 0.0f) {
+            if (!info) info = j + 1;
+            continue;
+        }
+        const float rcp = 1.0f / piv;
+        if (jp != j)
+            for (int k = 0; k <= j; k++) {
+                const float t = a[j + k * n];
+                a[j + k * n] = a[jp + k * n];
+                a[jp + k * n] = t;
+            }
+        for (int r = j + 1; r < n; r++) c[r] = rcp * c[r];
+    }
+    return info;
+}
 
 int cdf_sched_solve_f32(int n, const float *A, const float *b, float *x, int a_contiguous) {
     if (n < 1 || n > 8) return -1;
-    if (n == 1) { /* getrf: nothing to eliminate; getrs: b / a */
-        if (A[0] == 0.0f) return 1;
-        x[0] = b[0] / A[0];
-        return 0;
-    }
     /* contiguous A: torch factors A^T (the row-major A read column-major) and
      * solves with trans 'T'; otherwise A copied column-major, trans 'N'. */
     float lu[64]; /* [n*n] column-major */
-    int ipiv[8], info = 0, one = 1;
+    int ipiv[8];
     if (a_contiguous)
         memcpy(lu, A, (size_t)n * n * sizeof(float));
     else
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) lu[i + j * n] = A[i * n + j];
-    memcpy(x, b, (size_t)n * sizeof(float));
-    sgetrf_(&n, &n, lu, &n, ipiv, &info);
+    const int info = ob_getf2(n, lu, ipiv);
     if (info != 0) return info;
-    sgetrs_(a_contiguous ? "T" : "N", &n, &one, lu, &n, ipiv, x, &n, &info);
-    return info;
+    memcpy(x, b, (size_t)n * sizeof(float));
+    if (!a_contiguous) {
+        /* slaswp forward, strsv NLU then NUN (axpy form, fused) */
+        for (int i = 0; i < n; i++)
+            if (ipiv[i] != i) {
+                const float t = x[i];
+                x[i] = x[ipiv[i]];
+                x[ipiv[i]] = t;
+            }
+        for (int i = 0; i < n - 1; i++)
+            for (int r = i + 1; r < n; r++) x[r] = fmaf(-x[i], lu[r + i * n], x[r]);
+        for (int i = n - 1; i >= 0; i--) {
+            x[i] = x[i] / lu[i + i * n];
+            for (int r = 0; r < i; r++) x[r] = fmaf(-x[i], lu[r + i * n], x[r]);
+        }
+    } else {
+        /* strsv TUN then TLU (dot form), slaswp backward */
+        for (int i = 0; i < n; i++) {
+            if (i > 0) x[i] -= ob_dot(i, lu + (size_t)i * n, x);
+            x[i] = x[i] / lu[i + i * n];
+        }
+        for (int i = n - 2; i >= 0; i--) x[i] -= ob_dot(n - 1 - i, lu + (i + 1) + (size_t)i * n, x + i + 1);
+        for (int i = n - 1; i >= 0; i--)
+            if (ipiv[i] != i) {
+                const float t = x[i];
+                x[i] = x[ipiv[i]];
+                x[ipiv[i]] = t;
+            }
+    }
+    return 0;
 }

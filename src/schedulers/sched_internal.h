@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "schedulers/sched_fmath.h"
 #include "schedulers/scheduler.h"
 
 /* Multistep / stateful bookkeeping of one run (reset by set_timesteps).
@@ -49,6 +50,7 @@ struct cdf_scheduler {
     float *sigmas;              /* [n_sigmas] scheduler.sigmas (sigma-based kinds), NULL otherwise */
     int n_sigmas;
     float init_sigma;           /* init_noise_sigma */
+    int prev_timestep_none;     /* UnCLIP: step() gets no prev_timestep (t - 1), see cdf_scheduler_set_prev_timestep_none */
     int64_t state_n;            /* floats per state buffer (0: not allocated yet) */
     float *state;               /* [n_state_bufs * state_n] */
     sched_run run;
@@ -114,6 +116,18 @@ static inline float cdf_sched_pred_x0(int pred, float sa, float sb, float x, flo
     }
     }
 }
+/* learned_range noise scale of DDPM and UnCLIP for the variance value v:
+ * frac = (v + 1) / 2; exp(0.5 * (frac * max_log + (1 - frac) * min_log)),
+ * float32 in the Python order, torch.exp = SLEEF. */
+static inline float cdf_sched_learned_range_std(float v, float min_log, float max_log) {
+    float frac = v + 1.0f;
+    frac = frac / 2.0f;
+    float hi = frac * max_log;
+    float lo = (1.0f - frac) * min_log;
+    float var = hi + lo;
+    return cdf_sleef_expf(0.5f * var);
+}
+
 /* prediction_type -> CDF_SCHED_PRED_* ("original_sample" counts as sample). */
 int cdf_sched_pred_kind(const cdf_sched_config *cfg);
 
@@ -142,6 +156,10 @@ cdf_status cdf_dpm_step(cdf_scheduler *s, int i, const float *model_out, int mod
                         int channels, int64_t spatial, const float *noise, cdf_error *err);
 cdf_status cdf_unipc_step(cdf_scheduler *s, int i, const float *model_out, float *sample, int batch, int64_t n,
                           cdf_error *err);
+/* prev_none: diffusers' step() called without prev_timestep (t - 1), else the next timestep. */
+cdf_status cdf_unclip_step(cdf_scheduler *s, int i, const float *model_out, int model_channels, float *sample,
+                           int batch, int channels, int64_t spatial, const float *noise, int prev_none,
+                           cdf_error *err);
 
 /* LMS: get_lms_coefficient(order, t, current_order) as scipy.integrate.quad
  * computes it over the float32 integrand torch evaluates. */

@@ -79,7 +79,7 @@ static void rescale_zero_snr(float *betas, int T, float *tmp) {
 
 cdf_status cdf_sched_make_betas(const cdf_sched_config *cfg, float *betas, cdf_error *err) {
     const int T = cfg->num_train_timesteps;
-    if (cfg->trained_betas) {
+    if (cfg->trained_betas && cfg->kind != CDF_SCHED_UNCLIP) { /* UnCLIP has no trained_betas (hidden key) */
         for (int i = 0; i < T; i++) betas[i] = (float)cfg->trained_betas[i];
     } else if (strcmp(cfg->beta_schedule, "linear") == 0) {
         cdf_sched_linspace_f32((float)cfg->beta_start, (float)cfg->beta_end, T, betas);

@@ -1,4 +1,4 @@
-/* set_timesteps of the nine classes: timesteps (numpy), sigmas (np.interp in
+/* set_timesteps of the ten classes: timesteps (numpy), sigmas (np.interp in
  * float64, Karras / exponential / Lu / flow schedules, log-sigma
  * interpolation back to timesteps), init_noise_sigma.  numpy's float32 log
  * and torch's exp are reproduced (sched_fmath); float64 exp/log/pow use libm
@@ -421,9 +421,29 @@ static void set_init_sigma(cdf_scheduler *s) {
     }
 }
 
+/* UnCLIPScheduler: step_ratio = (T - 1) / (n - 1) (Python float), then
+ * (np.arange(0, n) * step_ratio).round()[::-1] in float64 (half to even). */
+static cdf_status build_unclip(cdf_scheduler *s, int n, cdf_error *err) {
+    if (n < 2) return cdf_error_set(err, CDF_ERR_INTERNAL, "UnCLIPScheduler.set_timesteps: %d steps", n);
+    s->timesteps = cdf_mallocn((size_t)n, sizeof(int64_t));
+    s->tvals = cdf_mallocn((size_t)n, sizeof(double));
+    if (!s->timesteps || !s->tvals)
+        return cdf_error_set(err, CDF_ERR_NOMEM, "UnCLIPScheduler.set_timesteps: out of memory for %d timesteps", n);
+    const double ratio = (double)(s->T - 1) / (double)(n - 1);
+    for (int k = 0; k < n; k++) {
+        const double v = rint((double)k * ratio);
+        s->timesteps[n - 1 - k] = (int64_t)v;
+        s->tvals[n - 1 - k] = v;
+    }
+    s->n_timesteps = n;
+    s->init_sigma = 1.0f;
+    return CDF_OK;
+}
+
 cdf_status cdf_sched_build_timesteps(cdf_scheduler *s, int n, cdf_error *err) {
     const char *cls = cdf_sched_kind_name(s->cfg.kind);
     const int k = s->cfg.kind;
+    if (k == CDF_SCHED_UNCLIP) return build_unclip(s, n, err);
     if (k == CDF_SCHED_DDPM || k == CDF_SCHED_DDIM) {
         int count = 0;
         cdf_status st = cdf_sched_make_timesteps(&s->cfg, n, &s->timesteps, &count, err);

@@ -1,5 +1,5 @@
 /* Scheduler object: schedule tables, set_timesteps, accessors, run state,
- * scale_model_input and step dispatch for the nine classes. */
+ * scale_model_input and step dispatch for the ten classes. */
 #include <limits.h>
 #include <string.h>
 
@@ -96,10 +96,19 @@ static void clear_timesteps(cdf_scheduler *s) {
 cdf_status cdf_scheduler_set_timesteps(cdf_scheduler *s, int n, cdf_error *err) {
     const char *cls = cdf_sched_kind_name(s->cfg.kind);
     const cdf_sched_kind k = s->cfg.kind;
+    if (k == CDF_SCHED_UNCLIP && n < 2) /* ZeroDivisionError in diffusers */
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "%s.set_timesteps: num_inference_steps must be at least 2, got %d (the step ratio is "
+                             "(num_train_timesteps - 1) / (num_inference_steps - 1))",
+                             cls, n);
     if (n < 1)
         return cdf_error_set(err, CDF_ERR_ARG, "%s.set_timesteps: num_inference_steps must be at least 1, got %d", cls,
                              n);
-    if (n > s->T)
+    /* UnCLIP accepts n > T (timesteps repeat, as in diffusers); the bound only limits the allocation */
+    if (k == CDF_SCHED_UNCLIP && n > CDF_SCHED_MAX_TRAIN_TIMESTEPS)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.set_timesteps: num_inference_steps %d is larger than %d", cls, n,
+                             CDF_SCHED_MAX_TRAIN_TIMESTEPS);
+    if (n > s->T && k != CDF_SCHED_UNCLIP)
         return cdf_error_set(err, CDF_ERR_ARG,
                              "%s.set_timesteps: num_inference_steps: %d cannot be larger than num_train_timesteps: %d "
                              "as the unet model trained with this scheduler can only handle maximal %d timesteps",
@@ -123,7 +132,7 @@ cdf_status cdf_scheduler_set_timesteps(cdf_scheduler *s, int n, cdf_error *err) 
                                      cls, (long long)bad, n, s->cfg.steps_offset, s->cfg.timestep_spacing, s->T);
             }
         }
-    } else if (s->n_timesteps > 1) {
+    } else if (s->n_timesteps > 1 && k != CDF_SCHED_UNCLIP) {
         /* index_for_timestep picks the second occurrence of a repeated first timestep */
         for (int i = 1; i < s->n_timesteps; i++)
             if (s->tvals[i] == s->tvals[0]) {
@@ -156,6 +165,8 @@ double cdf_scheduler_timestep_value(const cdf_scheduler *s, int i) {
 
 float cdf_scheduler_init_noise_sigma(const cdf_scheduler *s) { return s->init_sigma; }
 
+void cdf_scheduler_set_prev_timestep_none(cdf_scheduler *s, int none) { s->prev_timestep_none = none != 0; }
+
 const float *cdf_scheduler_sigmas(const cdf_scheduler *s, int *n) {
     if (n) *n = s->sigmas ? s->n_sigmas : 0;
     return s->sigmas;
@@ -179,7 +190,8 @@ void cdf_scheduler_scale_model_input(const cdf_scheduler *s, int i, const float 
 int cdf_scheduler_step_needs_noise(const cdf_scheduler *s, int i, const cdf_sched_step_opts *o) {
     if (i < 0 || i >= s->n_timesteps) return 0;
     switch (s->cfg.kind) {
-    case CDF_SCHED_DDPM: return s->timesteps[i] > 0;
+    case CDF_SCHED_DDPM:
+    case CDF_SCHED_UNCLIP: return s->timesteps[i] > 0;
     case CDF_SCHED_DDIM: return o && o->eta > 0.0;
     case CDF_SCHED_EULER_ANCESTRAL: return 1;
     case CDF_SCHED_DPMSOLVER_MULTISTEP:
@@ -261,6 +273,9 @@ cdf_status cdf_scheduler_step(cdf_scheduler *s, int i, const float *model_out, i
     if (k == CDF_SCHED_DDPM)
         return cdf_ddpm_step(s, i, model_out, model_channels, sample, batch, channels, spatial, needs ? noise : NULL,
                              err);
+    if (k == CDF_SCHED_UNCLIP)
+        return cdf_unclip_step(s, i, model_out, model_channels, sample, batch, channels, spatial, needs ? noise : NULL,
+                               s->prev_timestep_none, err);
     if (k == CDF_SCHED_DPMSOLVER_MULTISTEP) {
         cdf_status st =
             cdf_dpm_step(s, i, model_out, model_channels, sample, batch, channels, spatial, needs ? noise : NULL, err);

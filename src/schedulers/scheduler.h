@@ -1,7 +1,7 @@
-/* The diffusers 0.32.2 schedulers of the DDPM and Stable Diffusion pipelines:
- * DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler,
+/* The diffusers 0.32.2 schedulers of the DDPM, Stable Diffusion and UnCLIP
+ * pipelines: DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler,
  * EulerAncestralDiscreteScheduler, LMSDiscreteScheduler, HeunDiscreteScheduler,
- * DPMSolverMultistepScheduler and UniPCMultistepScheduler.
+ * DPMSolverMultistepScheduler, UniPCMultistepScheduler and UnCLIPScheduler.
  *
  * Config parsing with ConfigMixin semantics (class defaults, hidden keys of
  * other classes, `_use_default_values`, from_config conversion and overrides),
@@ -26,9 +26,10 @@ typedef enum cdf_sched_kind {
     CDF_SCHED_LMS,
     CDF_SCHED_HEUN,
     CDF_SCHED_DPMSOLVER_MULTISTEP,
-    CDF_SCHED_UNIPC_MULTISTEP
+    CDF_SCHED_UNIPC_MULTISTEP,
+    CDF_SCHED_UNCLIP
 } cdf_sched_kind;
-#define CDF_SCHED_N_KINDS 9
+#define CDF_SCHED_N_KINDS 10
 
 /* One bit per modelled config field, set in cdf_sched_config.given when the
  * field was present in the source config (not a class default) or set by an
@@ -76,7 +77,7 @@ typedef enum cdf_sched_kind {
 /* Largest solver_order accepted (multistep history buffers are allocated). */
 #define CDF_SCHED_MAX_SOLVER_ORDER 8
 
-/* Every field of the nine classes.  A class reads only its own __init__
+/* Every field of the ten classes.  A class reads only its own __init__
  * fields (and, like diffusers' hasattr(config, ...), sigma_min / sigma_max
  * when another class left them in the config); the others are hidden keys
  * kept for later conversions. */
@@ -84,21 +85,23 @@ typedef struct cdf_sched_config {
     cdf_sched_kind kind;            /* from _class_name */
     int num_train_timesteps;        /* T >= 1 */
     double beta_start, beta_end;
-    char beta_schedule[32];         /* linear, scaled_linear, squaredcos_cap_v2; sigmoid (DDPM); exp (Heun) */
+    char beta_schedule[32];         /* linear, scaled_linear, squaredcos_cap_v2; sigmoid (DDPM); exp (Heun);
+                                       UnCLIP: squaredcos_cap_v2 only */
     double *trained_betas;          /* [n_trained_betas], owned (cdf_malloc), NULL if none */
     size_t n_trained_betas;
-    int clip_sample;                /* bool: DDPM, DDIM, Heun */
+    int clip_sample;                /* bool: DDPM, DDIM, Heun, UnCLIP */
     double clip_sample_range;
     int set_alpha_to_one;           /* bool: DDIM, PNDM */
     int steps_offset;
     char prediction_type[32];       /* epsilon, sample, v_prediction (+ original_sample: Euler; flow_prediction:
-                                       DPM-Solver++, UniPC) */
+                                       DPM-Solver++, UniPC); UnCLIP: epsilon, sample */
     int thresholding;               /* bool: DDPM, DDIM, DPM, UniPC */
     double dynamic_thresholding_ratio, sample_max_value;
     char timestep_spacing[32];      /* leading, trailing, linspace */
     int rescale_betas_zero_snr;     /* bool: DDPM, DDIM, Euler, Euler a, DPM, UniPC */
     char variance_type[32];         /* DDPM: fixed_small, fixed_small_log, fixed_large, fixed_large_log, learned,
-                                       learned_range; DPM: learned, learned_range or anything else; "" = None */
+                                       learned_range; DPM: learned, learned_range or anything else; "" = None;
+                                       UnCLIP: fixed_small_log, learned_range */
     int skip_prk_steps;             /* bool: PNDM */
     char interpolation_type[32];    /* Euler: linear, log_linear */
     int use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas; /* bools: Euler, LMS, Heun, DPM, UniPC */
@@ -125,7 +128,8 @@ typedef struct cdf_sched_config {
 
 /* Class name ("EulerAncestralDiscreteScheduler") or short name ("ddpm", "ddim",
  * "pndm", "euler", "euler-a", "lms", "heun", "dpm++2m" (also "dpmpp-2m"),
- * "unipc") -> kind; CDF_ERR_ARG listing the valid names otherwise. */
+ * "unipc"; UnCLIPScheduler has no short name) -> kind; CDF_ERR_ARG listing
+ * the valid names otherwise. */
 cdf_status cdf_sched_kind_from_name(const char *name, cdf_sched_kind *out, cdf_error *err);
 /* Static diffusers class name of a kind ("DDPMScheduler", ...; "?" for an invalid kind). */
 const char *cdf_sched_kind_name(cdf_sched_kind kind);
@@ -136,7 +140,7 @@ void cdf_sched_config_defaults(cdf_sched_config *cfg, cdf_sched_kind kind);
 /* Parses scheduler_config.json (root already loaded; `path` names it in
  * messages) into *cfg, which the caller frees with cdf_sched_config_free; on
  * failure *cfg is left zeroed and owns nothing.  _class_name must be one of the
- * nine classes (others: CDF_ERR_UNSUPPORTED).  Missing fields take the class
+ * ten classes (others: CDF_ERR_UNSUPPORTED).  Missing fields take the class
  * defaults; keys listed in `_use_default_values` count as missing.  Invalid
  * values are CDF_ERR_CONFIG naming file, field and value.  Keys no compatible
  * diffusers scheduler knows raise a notice through err->on_notice. */
@@ -193,7 +197,10 @@ void cdf_scheduler_free(cdf_scheduler *s);
  * (steps_offset pushing it past T-1: diffusers fails on the first step there),
  * or a first timestep that repeats (diffusers would start at index 1 and fail
  * on the last step).  "trailing" can give n+1 timesteps (numpy arange
- * rounding) exactly as diffusers does; always use cdf_scheduler_num_timesteps. */
+ * rounding) exactly as diffusers does; always use cdf_scheduler_num_timesteps.
+ * UnCLIP: round(arange(n) * (T-1)/(n-1))[::-1] (numpy, half to even), n >= 2
+ * (n = 1 divides by zero in diffusers: CDF_ERR_ARG) and n up to
+ * CDF_SCHED_MAX_TRAIN_TIMESTEPS (n > T repeats timesteps, as diffusers does). */
 cdf_status cdf_scheduler_set_timesteps(cdf_scheduler *s, int n, cdf_error *err);
 /* Number of UNet calls after set_timesteps (0 before): len(scheduler.timesteps),
  * e.g. PNDM with skip_prk_steps N+1 (N+9 without), Heun 2N-1. */
@@ -202,15 +209,15 @@ int cdf_scheduler_num_timesteps(const cdf_scheduler *s);
  * truncated toward zero as torch's .long()); INT64_MIN when i is out of range. */
 int64_t cdf_scheduler_timestep(const cdf_scheduler *s, int i);
 /* The timestep fed to the UNet at call i, exactly the value diffusers holds in
- * scheduler.timesteps: an integer (DDPM, DDIM, PNDM, DPM, UniPC), a float32
+ * scheduler.timesteps: an integer (DDPM, DDIM, PNDM, DPM, UniPC, UnCLIP), a float32
  * (Euler, Euler a, LMS, Heun: e.g. 856.2857055664062) or, for LMS/Heun with
  * karras/exponential sigmas, a float64 (the UNet casts it to float32); NAN
  * when i is out of range. */
 double cdf_scheduler_timestep_value(const cdf_scheduler *s, int i);
 /* scheduler.init_noise_sigma as diffusers computes it (float32): 1 for DDPM,
- * DDIM, PNDM, DPM, UniPC; max sigma (or sqrt(max^2+1) with "leading") else. */
+ * DDIM, PNDM, DPM, UniPC, UnCLIP; max sigma (or sqrt(max^2+1) with "leading") else. */
 float cdf_scheduler_init_noise_sigma(const cdf_scheduler *s);
-/* scheduler.sigmas after set_timesteps (owned by s; NULL for DDPM/DDIM/PNDM or
+/* scheduler.sigmas after set_timesteps (owned by s; NULL for DDPM/DDIM/PNDM/UnCLIP or
  * before set_timesteps); *n receives its length (0 when NULL). */
 const float *cdf_scheduler_sigmas(const cdf_scheduler *s, int *n);
 /* The effective config (owned by s, valid while s lives). */
@@ -229,17 +236,27 @@ typedef struct cdf_sched_step_opts {
     int use_clipped_model_output; /* DDIM; -1 = None (what the pipelines pass), 0 false, 1 true */
 } cdf_sched_step_opts;
 
+/* UnCLIP: the prev_timestep the pipeline passes to step().  none 0 (the default
+ * after cdf_scheduler_new): the next entry of the timesteps, None (t - 1) at
+ * the last call, as UnCLIPPipeline does; none 1: never passed, so t - 1 at every
+ * call, as a DDPM / Stable Diffusion pipeline calls a swapped-in
+ * UnCLIPScheduler (beta is then betas[t] and abar_prev abar[t-1] even across
+ * skipped steps).  No effect on the other kinds; kept across set_timesteps. */
+void cdf_scheduler_set_prev_timestep_none(cdf_scheduler *s, int none);
+
 /* Whether step i draws noise, so the caller draws it (randn of the sample
  * shape, from the pipeline's generators, AFTER the UNet call of that step)
- * before calling step: DDPM t > 0; DDIM eta > 0; Euler a always (also at the
+ * before calling step: DDPM and UnCLIP t > 0; DDIM eta > 0; Euler a always (also at the
  * last step, where it is multiplied by 0); DPM sde-dpmsolver(++) always.
  * o may be NULL (eta 0).  0 when i is out of range. */
 int cdf_scheduler_step_needs_noise(const cdf_scheduler *s, int i, const cdf_sched_step_opts *o);
 
 /* One scheduler.step for call index i; buffers stay the caller's.
  * model_out: [batch, model_channels, spatial] float32 (model_channels ==
- * channels; DDPM learned / learned_range may pass 2*channels, split like
- * diffusers; DPM learned / learned_range with epsilon keeps the first 3 of
+ * channels; DDPM learned / learned_range and UnCLIP learned_range may pass
+ * 2*channels, split like diffusers: the first half eps / x0, the second the
+ * variance value v; UnCLIP learned_range with `channels` only works at t = 0,
+ * like diffusers; UnCLIP's prev_timestep: cdf_scheduler_set_prev_timestep_none); DPM learned / learned_range with epsilon keeps the first 3 of
  * model_channels >= 3 when channels is 3); sample: [batch, channels, spatial]
  * float32, updated in place to prev_sample; noise: [batch, channels, spatial]
  * or NULL when not needed.  PNDM, LMS, Heun, DPM and UniPC keep state between

@@ -2,7 +2,8 @@
  * UniC corrector on the previous step's result, then the UniP predictor, B(h)
  * variants bh1 / bh2, predict_x0 or noise prediction.  Scalars are 0-dim
  * float32 tensors (torch.log / torch.expm1: SLEEF), the rho coefficients come
- * from torch.linalg.solve (LAPACK, as torch), and the einsum over K >= 2
+ * from torch.linalg.solve (cdf_sched_solve_f32: OpenBLAS's LU as torch runs it
+ * on AVX-512 CPUs, in plain C), and the einsum over K >= 2
  * history terms accumulates with fused multiply-adds as the BLAS kernel does
  * for SD-sized latents (K * numel >= 400; smaller tensors take torch's naive
  * bmm, which rounds each product). */

@@ -17,4 +17,14 @@
 cdf_status cdf_attention(cdf_exec *ex, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                          float *out, int ldo, int nq, int nkv, int heads, int dh, float scale, int causal);
 
+/* Same with an additive mask, as diffusers' baddbmm(mask, q, k^T, beta=1,
+ * alpha=scale): logits[i, j] = scale * (q_i . k_j) + mask[i * ldm + j] (the
+ * scaled product rounded to float32 first), then softmax over all nkv keys
+ * (masked keys take part: a -10000 entry is not -inf).  mask: [nq, nkv] with
+ * row stride ldm, the same for every head; ldm 0 broadcasts one row [nkv]
+ * to every query.  Borrowed; uses scratch slot 3. */
+cdf_status cdf_attention_masked(cdf_exec *ex, const float *q, int ldq, const float *k, int ldk, const float *v,
+                                int ldv, float *out, int ldo, int nq, int nkv, int heads, int dh, float scale,
+                                const float *mask, int ldm);
+
 #endif

@@ -19,12 +19,14 @@ cJSON *sd_case_json(const char *case_dir) {
     return j;
 }
 
-const char *sd_case_pipeline(const cJSON *c) {
+const char *case_pipeline_in(const char *family, const cJSON *c) {
     static char buf[1200];
     const cJSON *call = cJSON_GetObjectItem(c, "call");
-    snprintf(buf, sizeof buf, "%s", tu_data("sd/%s", cJSON_GetObjectItem(call, "pipeline")->valuestring));
+    snprintf(buf, sizeof buf, "%s", tu_data("%s/%s", family, cJSON_GetObjectItem(call, "pipeline")->valuestring));
     return buf;
 }
+
+const char *sd_case_pipeline(const cJSON *c) { return case_pipeline_in("sd", c); }
 
 static const cJSON *array_info(const cJSON *c, const char *key) {
     return cJSON_GetObjectItem(cJSON_GetObjectItem(c, "arrays"), key);
@@ -35,7 +37,7 @@ int sd_case_dim(const cJSON *c, const char *key, int d) {
     return a ? cJSON_GetArrayItem(cJSON_GetObjectItem(a, "shape"), d)->valueint : 0;
 }
 
-float *sd_case_array(const char *case_dir, const cJSON *c, const char *key, size_t *n) {
+void *case_array_raw(const char *case_dir, const cJSON *c, const char *key, size_t elsize, size_t *n) {
     const cJSON *a = array_info(c, key);
     if (!a) return NULL;
     size_t cnt = 1;
@@ -44,7 +46,11 @@ float *sd_case_array(const char *case_dir, const cJSON *c, const char *key, size
     char p[1600];
     snprintf(p, sizeof p, "%s/%s", case_dir, cJSON_GetObjectItem(a, "file")->valuestring);
     if (n) *n = cnt;
-    return tu_load_bin(p, cnt, sizeof(float));
+    return tu_load_bin(p, cnt, elsize);
+}
+
+float *sd_case_array(const char *case_dir, const cJSON *c, const char *key, size_t *n) {
+    return case_array_raw(case_dir, c, key, sizeof(float), n);
 }
 
 double sd_case_atol(const cJSON *c, const char *key) {
@@ -55,9 +61,11 @@ double sd_case_atol(const cJSON *c, const char *key) {
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int sd_case_list(char ***out) {
+int sd_case_list(char ***out) { return case_list_in("sd", out); }
+
+int case_list_in(const char *family, char ***out) {
     char root[1200];
-    snprintf(root, sizeof root, "%s", tu_data("sd/cases"));
+    snprintf(root, sizeof root, "%s", tu_data("%s/cases", family));
     DIR *d = opendir(root);
     int n = 0, cap = 64;
     char **v = malloc(sizeof *v * (size_t)cap);

@@ -24,18 +24,31 @@ real SD latents.
 Also written: from_config conversion results for every pair of classes (and a
 few chains with overrides), for the config tests.
 
+CPU dependence: UniPC with solver_order >= 3 takes its rho coefficients from
+torch.linalg.solve, i.e. OpenBLAS sgetrf_/sgetrs_, whose result depends on
+the kernel family OpenBLAS picks for the CPU (the AVX-512 SkylakeX /
+Cooperlake / SapphireRapids kernels fuse multiply-adds that the Haswell / Zen
+kernels round twice; rhos differ by up to ~5 ulp).  The stored runs come
+from the AVX-512 kernels, which the C library reproduces on every CPU, so the
+default mode refuses to run on another kernel family (--any-cpu overrides).
+`--avx2-variant` instead writes only those CPU-dependent runs, as torch
+computes them with the Haswell / Zen kernels, to sd/avx2/ (the test compares
+them with a tolerance).
+
 Run (Debian python3 with python3-torch, python3-numpy, python3-scipy, python3-packaging,
 python3-filelock; diffusers 0.32.2 sources and huggingface_hub on the path):
 
     PYTHONPATH=<diffusers-0.32.2 src>:<huggingface_hub src>:<python reference shim folder> HF_HUB_OFFLINE=1 \\
-        /usr/bin/python3 tests/data/sched_extra/gen_sd.py
+        /usr/bin/python3 tests/data/sched_extra/gen_sd.py [--any-cpu | --avx2-variant]
 
 Output: tests/data/sched_extra/sd/manifest.json and run_*.bin (raw little-endian
 float32, C order: [calls, 2, 4, 5, 5] samples after each scheduler.step).
 """
+import ctypes
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -243,7 +256,7 @@ RUNS = [
 ]
 
 
-def run_one(name, chain, n, noise_patch):
+def run_one(name, chain, n, noise_patch, out=None):
     s = make(chain)
     s.set_timesteps(n)
     entry = {"name": name, "chain": jsonable(chain), "num_inference_steps": n, "config": public_config(s),
@@ -267,9 +280,45 @@ def run_one(name, chain, n, noise_patch):
         outs.append(x.numpy().copy())
     arr = np.ascontiguousarray(np.stack(outs).astype(np.float32))
     fname = f"run_{name}.bin"
-    arr.tofile(os.path.join(OUT, fname))
+    arr.tofile(os.path.join(out or OUT, fname))
     entry.update({"file": fname, "calls": len(outs), "needs_noise": needs})
     return entry
+
+
+AVX512_CORES = ("SkylakeX", "Cooperlake", "SapphireRapids")
+AVX2_CORES = ("Haswell", "Zen")
+
+
+def openblas_core():
+    """Kernel family of the OpenBLAS that torch's LAPACK calls run on, or None."""
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
+
+
+def cpu_dependent(chain):
+    """UniPC order >= 3: the rhos come from torch.linalg.solve (see the docstring)."""
+    s = make(chain)
+    return isinstance(s, UniPCMultistepScheduler) and s.config.solver_order >= 3
+
+
+def avx2_variant(patch):
+    core = openblas_core()
+    if core not in AVX2_CORES:
+        sys.exit(f"--avx2-variant needs OpenBLAS's Haswell / Zen kernels, this one runs {core}")
+    out = os.path.join(OUT, "avx2")
+    os.makedirs(out, exist_ok=True)
+    runs = []
+    for name, chain, n in RUNS:
+        if cpu_dependent(chain):
+            e = run_one(name, chain, n, patch, out)
+            runs.append({"name": name, "file": e["file"], "calls": e["calls"]})
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump({"openblas_core": core, "runs": runs}, f, indent=1)
+    print(f"{len(runs)} CPU-dependent runs with OpenBLAS {core} kernels in {out}")
 
 
 def main():
@@ -277,6 +326,13 @@ def main():
     patch = NoisePatch()
     eulera_mod.randn_tensor = patch
     dpm_mod.randn_tensor = patch
+    if "--avx2-variant" in sys.argv[1:]:
+        avx2_variant(patch)
+        return
+    core = openblas_core()
+    if core not in AVX512_CORES and "--any-cpu" not in sys.argv[1:]:
+        sys.exit(f"OpenBLAS runs its {core} kernels here: the UniPC order >= 3 runs would not be the AVX-512 "
+                 "results the C library reproduces (use an AVX-512 machine, or --any-cpu / --avx2-variant)")
     runs = [run_one(name, chain, n, patch) for name, chain, n in RUNS]
     conversions = []
     names = list(CLASSES)
