@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# valgrind memcheck of two golden cases run through the CLI: DDIM
-# (ddpm/cases/ddim_2step_seed0) and Stable Diffusion
-# (sd/cases/f16w_pndm_default).  Each must have no memcheck error and no
+# valgrind memcheck of three golden cases run through the CLI: DDIM
+# (ddpm/cases/ddim_2step_seed0), Stable Diffusion (sd/cases/f16w_pndm_default)
+# and UnCLIP (unclip/cases/one_prompt_one_gen, with --dump-dir).  Each must have no memcheck error and no
 # definite leak (OpenMP/OpenBLAS thread pools stay "possibly lost"/"still
 # reachable" by design), and its image must match the golden one within the
 # case's tolerance.  Usage: .ci/valgrind_golden.sh CLI [TESTDATA]
@@ -19,6 +19,11 @@ echo "valgrind: Stable Diffusion f16w_pndm_default"
 "${VG[@]}" "$CLI" generate "$DATA/sd/pipelines/tiny-sd15-b-f16" --prompt "Labrador in the style of Vermeer" \
   --seed 0 --steps 10 --threads 2 --quiet --out "$T/sd.npy"
 
+echo "valgrind: UnCLIP one_prompt_one_gen"
+"${VG[@]}" "$CLI" generate "$DATA/unclip/pipelines/tiny-karlo-a" \
+  --prompt "a high-resolution photograph of a big red frog on a green leaf." --seed 0 --prior-steps 5 \
+  --decoder-steps 5 --super-res-steps 3 --threads 2 --quiet --dump-dir "$T/dump" --out "$T/unclip.npy"
+
 /usr/bin/python3 - "$DATA" "$T" <<'PY'
 import json, sys
 import numpy as np
@@ -35,4 +40,15 @@ ref = np.fromfile(f"{data}/sd/cases/f16w_pndm_default/image.f32.bin", dtype="<f4
 err, tol = float(np.abs(img - ref).max()), c["suggested_tolerance"]["image"]["atol"]
 assert err <= tol, f"SD image differs from the golden one by {err}"
 print(f"SD image matches the golden one (max err {err:.2e} <= {tol})")
+case = f"{data}/unclip/cases/one_prompt_one_gen"
+c = json.load(open(f"{case}/case.json"))
+for name in ("image_embeddings", "image"):
+    a = c["arrays"][name]
+    ref = np.fromfile(f"{case}/{a['file']}", dtype="<f4").reshape(a["shape"])
+    got = np.load(f"{t}/dump/{name}.npy")
+    d = np.abs(got.astype(np.float64) - ref)
+    tol = c["suggested_tolerance"][name]
+    assert np.percentile(d, 99) <= tol["p99_atol"] and d.mean() <= tol["mean_atol"], f"UnCLIP {name} differs"
+    print(f"UnCLIP {name} matches the golden one (p99 {np.percentile(d, 99):.2e} <= {tol['p99_atol']})")
+assert np.array_equal(np.load(f"{t}/unclip.npy"), np.load(f"{t}/dump/image.npy")), "--out and the image dump differ"
 PY

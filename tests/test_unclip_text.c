@@ -80,6 +80,11 @@ static const char *pipe_dir(const char *component) {
     return tu_data("unclip/pipelines/tiny-karlo-a/%s", component);
 }
 
+/* Component folder of the pipeline a case ran on (call.pipeline). */
+static const char *case_pipe_dir(const cJSON *c, const char *component) {
+    return tu_data("unclip/%s/%s", jget(jget(c, "call"), "pipeline")->valuestring, component);
+}
+
 /* A float32 file of tests/data/unclip_models described by manifest entry e ({file, shape}). */
 static void *model_arr(const cJSON *e, size_t elsize, size_t *count) {
     const cJSON *sh = jget(e, "shape");
@@ -128,14 +133,14 @@ static void test_clip_proj_golden(void **state) {
     cdf_error err = {0};
     cdf_exec ex1, ex2;
     exec2(&ex1, &ex2, &err);
-    cdf_clip_text *m = NULL;
-    assert_int_equal(cdf_clip_text_load(pipe_dir("text_encoder"), NULL, &m, &err), CDF_OK);
-    const cdf_clip_text_config *cfg = cdf_clip_text_get_config(m);
-    assert_true(cfg->with_projection);
-    assert_int_equal(cfg->eos_token_id, 2);
-    int hid = cfg->hidden_size, pd = cfg->projection_dim;
     for (int i = 0; i < n; i++) {
         cJSON *c = case_load(names[i]);
+        cdf_clip_text *m = NULL;
+        assert_int_equal(cdf_clip_text_load(case_pipe_dir(c, "text_encoder"), NULL, &m, &err), CDF_OK);
+        const cdf_clip_text_config *cfg = cdf_clip_text_get_config(m);
+        assert_true(cfg->with_projection);
+        assert_int_equal(cfg->eos_token_id, 2);
+        int hid = cfg->hidden_size, pd = cfg->projection_dim;
         int rows = 0;
         int64_t *ids = case_ids(c, &rows);
         assert_int_equal(arr_count(c, "prompt_embeds", NULL), (size_t)rows * pd);
@@ -158,8 +163,8 @@ static void test_clip_proj_golden(void **state) {
         }
         free(ids), free(ge), free(gh), free(h), free(e), free(h1), free(e1);
         cJSON_Delete(c);
+        cdf_clip_text_free(m);
     }
-    cdf_clip_text_free(m);
     cdf_exec_release(&ex1);
     cdf_exec_release(&ex2);
 }
@@ -246,13 +251,13 @@ static void test_text_proj_golden(void **state) {
     cdf_error err = {0};
     cdf_exec ex1, ex2;
     exec2(&ex1, &ex2, &err);
-    cdf_text_proj *m = NULL;
-    assert_int_equal(cdf_text_proj_load(pipe_dir("text_proj"), NULL, &m, &err), CDF_OK);
-    const cdf_text_proj_config *tc = cdf_text_proj_get_config(m);
-    int D = tc->clip_embeddings_dim, cross = tc->cross_attention_dim, te = tc->time_embed_dim;
-    int ntok = tc->clip_extra_context_tokens + 77;
     for (int i = 0; i < n; i++) {
         cJSON *c = case_load(names[i]);
+        cdf_text_proj *m = NULL;
+        assert_int_equal(cdf_text_proj_load(case_pipe_dir(c, "text_proj"), NULL, &m, &err), CDF_OK);
+        const cdf_text_proj_config *tc = cdf_text_proj_get_config(m);
+        int D = tc->clip_embeddings_dim, cross = tc->cross_attention_dim, te = tc->time_embed_dim;
+        int ntok = tc->clip_extra_context_tokens + 77;
         int cfg = case_cfg(c), ish[2], hsh[3];
         arr_count(c, "image_embeddings", ish);
         arr_count(c, "decoder_encoder_hidden_states", hsh);
@@ -294,8 +299,8 @@ static void test_text_proj_golden(void **state) {
         free(img), free(pe), free(th), free(gh), free(gt), free(oh), free(ot), free(pe1), free(th1), free(oh1),
             free(ot1);
         cJSON_Delete(c);
+        cdf_text_proj_free(m);
     }
-    cdf_text_proj_free(m);
     cdf_exec_release(&ex1);
     cdf_exec_release(&ex2);
 }
@@ -391,10 +396,10 @@ static void test_prior_post_process_golden(void **state) {
     static char names[32][256];
     int n = list_cases(names, 32);
     cdf_error err = {0};
-    cdf_prior *m = NULL;
-    assert_int_equal(cdf_prior_load(pipe_dir("prior"), NULL, &m, &err), CDF_OK);
     for (int i = 0; i < n; i++) {
         cJSON *c = case_load(names[i]);
+        cdf_prior *m = NULL;
+        assert_int_equal(cdf_prior_load(case_pipe_dir(c, "prior"), NULL, &m, &err), CDF_OK);
         int sh[2];
         size_t cnt = arr_count(c, "image_embeddings", sh);
         float *x = case_arr(names[i], c, "prior_latents_final", 4), *g = case_arr(names[i], c, "image_embeddings", 4);
@@ -402,8 +407,8 @@ static void test_prior_post_process_golden(void **state) {
         assert_memory_equal(x, g, sizeof(float) * cnt);
         free(x), free(g);
         cJSON_Delete(c);
+        cdf_prior_free(m);
     }
-    cdf_prior_free(m);
 }
 
 /* norm_in, embedding_proj_norm, gelu time act, own time/proj/clip dims (a); no prd token, no
@@ -514,12 +519,12 @@ static void test_describe_state_dicts(void **state) {
     /* the real Karlo configs (copies): text_proj against diffusers; the prior (too large to build in Python)
      * by its known shapes */
     cdf_text_proj_config ktc;
-    parse_config_file(tu_data("unclip_models/karlo/text_proj/config.json"), 0, &ktc);
+    parse_config_file(tu_data("../../models/karlo/text_proj/config.json"), 0, &ktc);
     l->n = 0;
     assert_int_equal(cdf_text_proj_describe(&ktc, record, l, &err), CDF_OK);
     check_listing(l, jget(sds, "karlo/text_proj"), "karlo/text_proj");
     cdf_prior_config pc;
-    parse_config_file(tu_data("unclip_models/karlo/prior/config.json"), 1, &pc);
+    parse_config_file(tu_data("../../models/karlo/prior/config.json"), 1, &pc);
     assert_int_equal(pc.inner, 2048);
     assert_int_equal(pc.time_embed_dim, 2048);
     assert_int_equal(pc.time_embed_act, CDF_ACT_SILU);

@@ -265,7 +265,7 @@ static void describe_tiny(void **state) {
 /* karlo-v1-alpha's decoder: diffusers' state_dict listing from gen_karlo_decoder_keys.py. */
 static void describe_karlo(void **state) {
     (void)state;
-    rec_list *l = describe(tu_data("unclip_decoder/karlo_decoder_config.json"));
+    rec_list *l = describe(tu_data("../../models/karlo/decoder/config.json"));
     FILE *f = fopen(tu_data("unclip_decoder/karlo_decoder_state_dict.txt"), "r");
     assert_non_null(f);
     char line[512];
@@ -392,7 +392,7 @@ static void config_errors(void **state) {
     config_error("attention_head_dim", "64", CDF_ERR_CONFIG, "attention_head_dim[0] = 64");
     config_error("class_embeddings_concat", "true", CDF_ERR_UNSUPPORTED, "'class_embeddings_concat'");
     /* the real Karlo decoder config parses (layout only: no weights here) */
-    char *txt = tu_read_text(tu_data("unclip_decoder/karlo_decoder_config.json"));
+    char *txt = tu_read_text(tu_data("../../models/karlo/decoder/config.json"));
     cJSON *root = cJSON_Parse(txt);
     free(txt);
     cdf_error err = {0};

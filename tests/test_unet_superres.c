@@ -220,9 +220,10 @@ static void karlo_configs_describe_state_dict(void **state) {
     (void)state;
     char cfg_path[1024], sd_path[1024];
     cdf_unet2d_config cfg;
-    static const char *const names[2] = {"karlo_super_res_first_config.json", "karlo_super_res_last_config.json"};
+    /* the real configs in the repository's models/karlo */
+    static const char *const names[2] = {"super_res_first", "super_res_last"};
     for (int k = 0; k < 2; k++) {
-        snprintf(cfg_path, sizeof cfg_path, "%s", tu_data("unclip_extra/%s", names[k]));
+        snprintf(cfg_path, sizeof cfg_path, "%s", tu_data("../../models/karlo/%s/config.json", names[k]));
         snprintf(sd_path, sizeof sd_path, "%s", tu_data("unclip_extra/superres_state_dict_karlo.json"));
         check_describe(cfg_path, sd_path, &cfg);
         assert_int_equal(cfg.num_blocks, 4);

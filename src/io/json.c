@@ -365,3 +365,15 @@ void cdf_json_notice_unknown(const cJSON *obj, const char *file, const char *cls
                        it->string, cls);
     }
 }
+
+cdf_status cdf_json_config_class(const cJSON *root, const char *file, const char *cls, const char *const *known,
+                                 cdf_error *err) {
+    if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: config must be a JSON object", file);
+    const char *got = NULL;
+    cdf_status s = cdf_json_get_string(root, file, "_class_name", &got, err);
+    if (s) return s;
+    if (got && strcmp(got, cls) != 0)
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: _class_name \"%s\" is not %s", file, got, cls);
+    cdf_json_notice_unknown(root, file, cls, known, err);
+    return CDF_OK;
+}

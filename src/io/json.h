@@ -38,5 +38,10 @@ int cdf_json_has(const cJSON *obj, const char *key);
  * starting with '_', as diffusers does for config keys a class ignores. */
 void cdf_json_notice_unknown(const cJSON *obj, const char *file, const char *cls, const char *const *known,
                              cdf_error *err);
+/* The opening checks of a diffusers model config.json: root must be an
+ * object, '_class_name' (when present) must be cls (CDF_ERR_UNSUPPORTED
+ * naming both), and unknown keys get a notice. */
+cdf_status cdf_json_config_class(const cJSON *root, const char *file, const char *cls, const char *const *known,
+                                 cdf_error *err);
 
 #endif

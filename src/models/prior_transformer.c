@@ -57,12 +57,7 @@ static cdf_status get_optional_type(const cJSON *root, const char *path, const c
 
 cdf_status cdf_prior_config_parse(const cJSON *root, const char *path, cdf_prior_config *cfg, cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
-    if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: config must be a JSON object", path);
-    const char *cls = NULL;
-    TRY(cdf_json_get_string(root, path, "_class_name", &cls, err));
-    if (cls && strcmp(cls, "PriorTransformer") != 0)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: _class_name \"%s\" is not PriorTransformer", path, cls);
-    cdf_json_notice_unknown(root, path, "PriorTransformer", k_known, err);
+    TRY(cdf_json_config_class(root, path, "PriorTransformer", k_known, err));
 
     cfg->num_attention_heads = 32;
     cfg->attention_head_dim = 64;

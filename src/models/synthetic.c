@@ -156,44 +156,23 @@ static cdf_status copy_folder_files(const char *src, const char *dst, cdf_error 
 /* Each describable class: parse its config.json, list its state_dict. */
 typedef cdf_status (*describe_fn)(const cJSON *root, const char *path, tensor_list *l, cdf_error *err);
 
-static cdf_status desc_unet2d(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
-    cdf_unet2d_config cfg;
-    cdf_status s = cdf_unet2d_config_parse(root, path, &cfg, err);
-    return s ? s : cdf_unet2d_describe(&cfg, record, l, err);
-}
-
-static cdf_status desc_unet2d_cond(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
-    cdf_unet2d_cond_config cfg;
-    cdf_status s = cdf_unet2d_cond_config_parse(root, path, &cfg, err);
-    return s ? s : cdf_unet2d_cond_describe(&cfg, record, l, err);
-}
-
-static cdf_status desc_vae(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
-    cdf_vae_config cfg;
-    cdf_status s = cdf_vae_config_parse(root, path, &cfg, err);
-    return s ? s : cdf_vae_describe(&cfg, record, l, err);
-}
-
+/* One describe_fn per class: parse the config into its typed struct, then list. */
+#define DESCRIBE(name, cfg_type, parse, describe)                                                \
+    static cdf_status name(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) { \
+        cfg_type cfg;                                                                             \
+        cdf_status s = parse(root, path, &cfg, err);                                              \
+        return s ? s : describe(&cfg, record, l, err);                                            \
+    }
+DESCRIBE(desc_unet2d, cdf_unet2d_config, cdf_unet2d_config_parse, cdf_unet2d_describe)
+DESCRIBE(desc_unet2d_cond, cdf_unet2d_cond_config, cdf_unet2d_cond_config_parse, cdf_unet2d_cond_describe)
+DESCRIBE(desc_vae, cdf_vae_config, cdf_vae_config_parse, cdf_vae_describe)
 /* transformers >= 4.31 registers text_model.embeddings.position_ids with
  * persistent=False, so CLIPTextModel's state_dict (and the golden SD files)
  * hold floating tensors only: nothing integer to write. */
-static cdf_status desc_clip_text(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
-    cdf_clip_text_config cfg;
-    cdf_status s = cdf_clip_text_config_parse(root, path, &cfg, err);
-    return s ? s : cdf_clip_text_describe(&cfg, record, l, err);
-}
-
-static cdf_status desc_prior(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
-    cdf_prior_config cfg;
-    cdf_status s = cdf_prior_config_parse(root, path, &cfg, err);
-    return s ? s : cdf_prior_describe(&cfg, record, l, err);
-}
-
-static cdf_status desc_text_proj(const cJSON *root, const char *path, tensor_list *l, cdf_error *err) {
-    cdf_text_proj_config cfg;
-    cdf_status s = cdf_text_proj_config_parse(root, path, &cfg, err);
-    return s ? s : cdf_text_proj_describe(&cfg, record, l, err);
-}
+DESCRIBE(desc_clip_text, cdf_clip_text_config, cdf_clip_text_config_parse, cdf_clip_text_describe)
+DESCRIBE(desc_prior, cdf_prior_config, cdf_prior_config_parse, cdf_prior_describe)
+DESCRIBE(desc_text_proj, cdf_text_proj_config, cdf_text_proj_config_parse, cdf_text_proj_describe)
+#undef DESCRIBE
 
 static const struct model_class {
     const char *cls;

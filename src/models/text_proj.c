@@ -36,12 +36,7 @@ static cdf_status get_dim(const cJSON *root, const char *path, const char *key, 
 cdf_status cdf_text_proj_config_parse(const cJSON *root, const char *path, cdf_text_proj_config *cfg,
                                       cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
-    if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: config must be a JSON object", path);
-    const char *cls = NULL;
-    TRY(cdf_json_get_string(root, path, "_class_name", &cls, err));
-    if (cls && strcmp(cls, "UnCLIPTextProjModel") != 0)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: _class_name \"%s\" is not UnCLIPTextProjModel", path, cls);
-    cdf_json_notice_unknown(root, path, "UnCLIPTextProjModel", k_known, err);
+    TRY(cdf_json_config_class(root, path, "UnCLIPTextProjModel", k_known, err));
     cfg->clip_extra_context_tokens = 4;
     cfg->clip_embeddings_dim = 768;
     TRY(get_dim(root, path, "clip_extra_context_tokens", 0, &cfg->clip_extra_context_tokens, err));

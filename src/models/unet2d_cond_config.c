@@ -157,12 +157,7 @@ static cdf_status string_is(const cJSON *root, const char *path, const char *key
 cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf_unet2d_cond_config *c,
                                         cdf_error *err) {
     memset(c, 0, sizeof *c);
-    if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: config must be a JSON object", path);
-    const char *cls = NULL;
-    TRY(cdf_json_get_string(root, path, "_class_name", &cls, err));
-    if (cls && strcmp(cls, "UNet2DConditionModel") != 0)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: _class_name \"%s\" is not UNet2DConditionModel", path, cls);
-    cdf_json_notice_unknown(root, path, "UNet2DConditionModel", k_known, err);
+    TRY(cdf_json_config_class(root, path, "UNet2DConditionModel", k_known, err));
 
     const cJSON *ss = cJSON_GetObjectItemCaseSensitive(root, "sample_size");
     if (ss && cJSON_IsArray(ss)) {

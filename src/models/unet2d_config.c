@@ -104,12 +104,7 @@ static cdf_status get_int32(const cJSON *root, const char *path, const char *key
 
 cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet2d_config *cfg, cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
-    if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: config must be a JSON object", path);
-    const char *cls = NULL;
-    TRY(cdf_json_get_string(root, path, "_class_name", &cls, err));
-    if (cls && strcmp(cls, "UNet2DModel") != 0)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: _class_name \"%s\" is not UNet2DModel", path, cls);
-    cdf_json_notice_unknown(root, path, "UNet2DModel", k_known, err);
+    TRY(cdf_json_config_class(root, path, "UNet2DModel", k_known, err));
 
     /* sample_size: null, int, or [h, w] */
     const cJSON *ss = cJSON_GetObjectItemCaseSensitive(root, "sample_size");

@@ -133,12 +133,7 @@ static cdf_status parse_sample_size(const cJSON *root, const char *path, cdf_vae
 
 cdf_status cdf_vae_config_parse(const cJSON *root, const char *path, cdf_vae_config *cfg, cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
-    if (!cJSON_IsObject(root)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: config must be a JSON object", path);
-    const char *cls = NULL;
-    TRY(cdf_json_get_string(root, path, "_class_name", &cls, err));
-    if (cls && strcmp(cls, "AutoencoderKL") != 0)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: _class_name \"%s\" is not AutoencoderKL", path, cls);
-    cdf_json_notice_unknown(root, path, "AutoencoderKL", k_known, err);
+    TRY(cdf_json_config_class(root, path, "AutoencoderKL", k_known, err));
 
     cfg->in_channels = 3;
     cfg->out_channels = 3;

@@ -11,7 +11,7 @@ float32, 1 thread) on one seeded batch and writes:
                                models and t = 999, 0
   * superres_state_dict_tiny.json   names and shapes of pipe.super_res_first.state_dict()
                                     (super_res_last has the same layout)
-  * superres_state_dict_karlo.json  the same for UNet2DModel.from_config(karlo_super_res_first_config.json)
+  * superres_state_dict_karlo.json  the same for UNet2DModel.from_config(models/karlo/super_res_first/config.json)
                                     (the real karlo-v1-alpha config; karlo_super_res_last_config.json
                                     differs only by sample_size null and gives the same state_dict;
                                     both are verbatim copies of karlo-v1-alpha's
@@ -80,7 +80,7 @@ def main():
         if name == "super_res_first":
             write_state_dict(m, os.path.join(OUT, "superres_state_dict_tiny.json"),
                              "unclip/pipelines/tiny-karlo-a/super_res_first/config.json")
-    big = UNet2DModel.from_config(UNet2DModel.load_config(os.path.join(HERE, "karlo_super_res_first_config.json")))
+    big = UNet2DModel.from_config(UNet2DModel.load_config(os.path.join(HERE, "..", "..", "..", "models", "karlo", "super_res_first", "config.json")))
     write_state_dict(big, os.path.join(OUT, "superres_state_dict_karlo.json"), "karlo_super_res_first_config.json")
     with open(os.path.join(OUT, "superres_manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

@@ -20,9 +20,8 @@ writes:
         extra != 4), inputs and outputs with and without guidance.
   * state_dicts.json: names and shapes (state_dict order) of PriorTransformer / UnCLIPTextProjModel built
         from_config of tiny-karlo-a's prior and text_proj, the variants, and the real Karlo text_proj config
-        (karlo/<component>/config.json: copies of karlo-v1-alpha's configs, refreshed from the folder given as
-        argument; the Karlo prior, 1e9 parameters, is too large to build here: the test checks its parse and
-        listing by count and a few shapes).
+        (models/karlo/text_proj/config.json of the repository; the Karlo prior, 1e9 parameters, is too large
+        to build here: the test checks its parse and listing by count and a few shapes).
 
 Each prior vector is also computed in float64 (the same module .double()); manifest.json records the
 float32-vs-float64 difference (noise floor) and a suggested atol = max(10 * floor, 1e-5).  The tests only read
@@ -31,14 +30,13 @@ the files written here; this script is kept for regeneration and is not run by t
 Run from the repository root (Debian python3 with python3-torch, python3-numpy; diffusers 0.32.2 sources and
 the reference helpers (load_pipelines, transformers stand-in) on PYTHONPATH, HF_HUB_OFFLINE=1):
 
-    /usr/bin/python3 tests/data/unclip_models/gen.py [<karlo-v1-alpha config folder>]
+    /usr/bin/python3 tests/data/unclip_models/gen.py
 
 Output: raw little-endian float32 (int64 for masks) arrays in C order; shapes in manifest.json.
 """
 import copy
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -188,11 +186,7 @@ def main():
            "variant_a": state_dict_list(PriorTransformer(**variants["a"])),
            "variant_b": state_dict_list(PriorTransformer(**variants["b"])),
            "variant_tp": state_dict_list(tp)}
-    karlo = os.path.join(OUT, "karlo")
-    if len(sys.argv) > 1:  # refresh the copies of the real Karlo configs
-        for comp in ("prior", "text_proj"):
-            os.makedirs(os.path.join(karlo, comp), exist_ok=True)
-            shutil.copyfile(os.path.join(sys.argv[1], comp, "config.json"), os.path.join(karlo, comp, "config.json"))
+    karlo = os.path.join(OUT, "..", "..", "..", "models", "karlo")  # the repository's real Karlo configs
     kc = UnCLIPTextProjModel.load_config(os.path.join(karlo, "text_proj"))
     sds["karlo/text_proj"] = state_dict_list(UnCLIPTextProjModel.from_config(kc))
     json.dump(sds, open(os.path.join(OUT, "state_dicts.json"), "w"), indent=0)
