@@ -9,7 +9,9 @@
  *   oom_load_every_allocation: loading fails at each of its allocations, on a
  *     copy whose tokenizer keeps 2000 merges (the real vocab.json alone is
  *     ~10^5 cJSON allocations; the tokenizer's own sweep is in
- *     test_tokenizer_load.c): NOMEM with a message, nothing leaked. */
+ *     test_tokenizer_load.c): NOMEM with a message, nothing leaked
+ *     (CDF_OOM_STRIDE=k in the environment: every k-th one, for the slow
+ *     sanitizer build). */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -123,7 +125,10 @@ static void oom_load_every_allocation(void **state) {
     if (s) fail_msg("%s", err.msg);
     assert_int_equal(st.live, 0);
     long total = st.calls, tried = 0;
+    const char *se = getenv("CDF_OOM_STRIDE");
+    long stride = se && atol(se) > 1 ? atol(se) : 1;
     for (long n = 1; n <= total; n++) {
+        if (n % stride && n != total) continue;
         memset(&st, 0, sizeof st);
         st.fail_at = n;
         err = (cdf_error){0};
@@ -141,7 +146,7 @@ static void oom_load_every_allocation(void **state) {
         if (st.live != 0) fail_msg("load allocation %ld failed: %ld blocks leaked (%s)", n, st.live, err.msg);
     }
     printf("load: %ld allocations, failed %ld of them\n", total, tried);
-    assert_int_equal(tried, total);
+    assert_true(tried >= total / stride);
     tu_rmtree(dir);
     free(dir);
 }

@@ -20,10 +20,10 @@
  *   decoder = e1 - e0 (post_process_latents, text_proj, decoder noise, decoder loop)
  *   super_res = e2 - e1 (clamp, super-res noise, bicubic upscale, super-res loop)
  *   post = t_end - e2 (to [0,1] float32 [B,H,W,C])
- * The same boundaries are timed on the PyTorch side (torch_unclip.py).  At each
- * boundary the process's peak RSS since the previous one (VmHWM of
- * /proc/self/status, then reset through /proc/self/clear_refs) is recorded, so
- * every stage gets its own peak.
+ * The same boundaries are timed on the PyTorch side (torch_unclip.py).  At the
+ * end of loading and of each stage the process's RSS (VmRSS) and its peak so
+ * far (VmHWM, the counter /usr/bin/time -v reports) are recorded: the stage in
+ * which the peak so far grows is where the process peak was reached.
  *
  * --dump DIR (made if missing) writes image_embeddings.npy [B, D], image_upscaled.npy (the
  * bicubic-upscaled decoder output, [B, 3, H, H]), prompt_embeds.npy [2B, D]
@@ -32,7 +32,7 @@
  * latents (a few MB of copies: negligible next to the stages' seconds).
  *
  * Prints one JSON line: {"impl": "cdiffusers", "case": "unclip_P_D_S", "load_s": ...,
- * "stages": {"text": s, "prior": s, ...}, "total": s, "stage_peak_rss_mib": {...},
+ * "stages": {"text": s, "prior": s, ...}, "total": s, "rss_at_end_mib": {...}, "peak_rss_so_far_mib": {...},
  * "abs_sum": np.abs(image).sum(), "threads": T}. */
 #include <stdint.h>
 #include <stdio.h>
@@ -51,30 +51,30 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Peak RSS of this process since the last call, in MiB (-1 if unknown);
- * resets the peak (clear_refs 5) so the next call measures the next span. */
-static double take_peak_rss_mib(void) {
-    double kb = -1.0;
+/* Memory at a stage boundary, in MiB (-1 if unknown): VmRSS (now) and VmHWM
+ * (the peak so far: the counter /usr/bin/time reports at exit). */
+typedef struct rss_mark {
+    double now, peak;
+} rss_mark;
+
+static rss_mark read_rss(void) {
+    rss_mark m = {-1.0, -1.0};
     FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "VmHWM:", 6)) kb = strtod(line + 6, NULL);
-        fclose(f);
+    if (!f) return m;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "VmRSS:", 6)) m.now = strtod(line + 6, NULL) / 1024.0;
+        if (!strncmp(line, "VmHWM:", 6)) m.peak = strtod(line + 6, NULL) / 1024.0;
     }
-    f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-    return kb < 0 ? -1.0 : kb / 1024.0;
+    fclose(f);
+    return m;
 }
 
 /* What the step callback records. */
 typedef struct timing {
     double init[N_STAGES];     /* [stage] time of step -1 */
     double last[N_STAGES];     /* [stage] time of the last step */
-    double peak[N_STAGES + 2]; /* [text, prior, decoder, super_res, post] peak RSS MiB */
+    rss_mark rss[N_STAGES + 2]; /* [text, prior, decoder, super_res, post]: at the end of each */
 } timing;
 
 static int on_step(const cdf_step_info *si, void *user) {
@@ -83,10 +83,10 @@ static int on_step(const cdf_step_info *si, void *user) {
     double t = now_s();
     if (si->step < 0) {
         tm->init[si->stage] = t;
-        if (si->stage == 0) tm->peak[0] = take_peak_rss_mib(); /* text encoder span ends */
+        if (si->stage == 0) tm->rss[0] = read_rss(); /* the text encoder's span ends */
     } else if (si->step == si->num_steps - 1) {
         tm->last[si->stage] = t;
-        tm->peak[1 + si->stage] = take_peak_rss_mib();
+        tm->rss[1 + si->stage] = read_rss();
     }
     return 0;
 }
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     double load_s = now_s() - t;
-    double load_peak = take_peak_rss_mib();
+    rss_mark load_rss = read_rss();
 
     timing tm;
     memset(&tm, 0, sizeof tm);
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     cdf_status s = cdf_pipeline_generate(p, &o, &g, 1, &img, NULL);
     double t_end = now_s();
-    tm.peak[N_STAGES + 1] = take_peak_rss_mib();
+    tm.rss[N_STAGES + 1] = read_rss();
     int rc = 1;
     if (s) {
         fprintf(stderr, "bench_unclip: %s\n", cdf_pipeline_last_error(p));
@@ -216,14 +216,16 @@ int main(int argc, char **argv) {
                          t_end - tm.last[2]};
         float abs_sum = cdf_abs_sum_f32(img.data, (size_t)cdf_tensor_numel(&img));
         printf("{\"impl\": \"cdiffusers\", \"case\": \"unclip_%ld_%ld_%ld\", \"threads\": %ld, \"load_s\": %.3f, "
-               "\"load_peak_rss_mib\": %.0f, \"stages\": {",
-               steps[0], steps[1], steps[2], threads, load_s, load_peak);
+               "\"load_rss_mib\": %.0f, \"stages\": {",
+               steps[0], steps[1], steps[2], threads, load_s, load_rss.now);
         for (int i = 0; i < 5; i++) printf("%s\"%s\": %.3f", i ? ", " : "", names[i], sec[i]);
         printf("}, \"total\": %.3f, \"per_step\": {\"prior\": %.3f, \"decoder\": %.3f, \"super_res\": %.3f}, "
-               "\"stage_peak_rss_mib\": {",
+               "\"rss_at_end_mib\": {",
                t_end - t0, (tm.last[0] - tm.init[0]) / (double)steps[0],
                (tm.last[1] - tm.init[1]) / (double)steps[1], (tm.last[2] - tm.init[2]) / (double)steps[2]);
-        for (int i = 0; i < 5; i++) printf("%s\"%s\": %.0f", i ? ", " : "", names[i], tm.peak[i]);
+        for (int i = 0; i < 5; i++) printf("%s\"%s\": %.0f", i ? ", " : "", names[i], tm.rss[i].now);
+        printf("}, \"peak_rss_so_far_mib\": {\"load\": %.0f", load_rss.peak);
+        for (int i = 0; i < 5; i++) printf(", \"%s\": %.0f", names[i], tm.rss[i].peak);
         printf("}, \"abs_sum\": %.9g}\n", (double)abs_sum);
         rc = 0;
     }

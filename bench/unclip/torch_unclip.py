@@ -17,8 +17,8 @@ Stage boundaries, the same as bench_unclip's (time.perf_counter):
   t_end = pipe(...) returned.
   text = i0 - t0, prior = e0 - i0, decoder = e1 - e0 (post_process_latents, text_proj, decoder loop),
   super_res = e2 - e1 (clamp, upscale, super-res loop), post = t_end - e2.
-The wrappers only take timestamps; the arithmetic is the pipeline's own.  At each boundary the
-process's peak RSS since the previous one is read (VmHWM, then reset through clear_refs).
+The wrappers only take timestamps; the arithmetic is the pipeline's own.  At the end of loading
+and of each stage the process's RSS (VmRSS) and its peak so far (VmHWM) are recorded.
 
 --dump DIR writes prompt_embeds.npy, image_embeddings.npy, image_upscaled.npy (channels 3:6 of the
 first super-res UNet input) and image.npy, as bench_unclip does.
@@ -40,19 +40,19 @@ except ImportError:
     pass
 
 
-def take_peak_rss_mib():
-    """Peak RSS since the last call (MiB), then resets the peak."""
-    kb = -1.0
+def read_rss():
+    """(VmRSS, VmHWM) of this process in MiB: now, and the peak so far (what /usr/bin/time reports)."""
+    now = peak = -1.0
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    kb = float(line.split()[1])
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
+                if line.startswith("VmRSS:"):
+                    now = float(line.split()[1]) / 1024.0
+                elif line.startswith("VmHWM:"):
+                    peak = float(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return -1.0 if kb < 0 else kb / 1024.0
+    return now, peak
 
 
 def blas_libs():
@@ -83,10 +83,9 @@ def main():
     t = time.perf_counter()
     pipe = lp.load_unclip(a.model)
     load_s = time.perf_counter() - t
-    load_peak = take_peak_rss_mib()
+    rss = {"load": read_rss()}  # boundary -> (VmRSS, VmHWM) MiB
 
     ev = {}      # boundary name -> perf_counter time
-    peak = {}    # stage name -> peak RSS MiB over that stage
     keep = {}    # arrays for --dump
 
     orig_prepare = pipe.prepare_latents
@@ -97,7 +96,7 @@ def main():
         calls["prepare"] += 1
         ev["i%d" % (calls["prepare"] - 1)] = time.perf_counter()
         if calls["prepare"] == 1:
-            peak["text"] = take_peak_rss_mib()
+            rss["text"] = read_rss()
         return out
 
     pipe.prepare_latents = prepare_latents
@@ -111,7 +110,7 @@ def main():
             n["i"] += 1
             if n["i"] == len(sched.timesteps):
                 ev[key] = time.perf_counter()
-                peak[stage] = take_peak_rss_mib()
+                rss[stage] = read_rss()
             return out
 
         sched.step = step
@@ -147,8 +146,9 @@ def main():
                decoder_num_inference_steps=a.decoder_steps, super_res_num_inference_steps=a.super_res_steps,
                output_type="np").images
     t_end = time.perf_counter()
-    peak["post"] = take_peak_rss_mib()
+    rss["post"] = read_rss()
 
+    names = ["text", "prior", "decoder", "super_res", "post"]
     stages = {"text": ev["i0"] - t0, "prior": ev["e0"] - ev["i0"], "decoder": ev["e1"] - ev["e0"],
               "super_res": ev["e2"] - ev["e1"], "post": t_end - ev["e2"]}
     if a.dump:
@@ -158,12 +158,13 @@ def main():
             np.save(os.path.join(a.dump, k + ".npy"), np.ascontiguousarray(v, dtype=np.float32))
     print(json.dumps(dict(
         impl="torch", case="unclip_%d_%d_%d" % (a.prior_steps, a.decoder_steps, a.super_res_steps),
-        threads=torch.get_num_threads(), load_s=round(load_s, 3), load_peak_rss_mib=round(load_peak),
+        threads=torch.get_num_threads(), load_s=round(load_s, 3), load_rss_mib=round(rss["load"][0]),
         stages={k: round(v, 3) for k, v in stages.items()}, total=round(t_end - t0, 3),
         per_step={"prior": round((ev["e0"] - ev["i0"]) / a.prior_steps, 3),
                   "decoder": round((ev["e1"] - ev["i1"]) / a.decoder_steps, 3),
                   "super_res": round((ev["e2"] - ev["i2"]) / a.super_res_steps, 3)},
-        stage_peak_rss_mib={k: round(peak.get(k, -1)) for k in ("text", "prior", "decoder", "super_res", "post")},
+        rss_at_end_mib={k: round(rss[k][0]) for k in names},
+        peak_rss_so_far_mib={k: round(rss[k][1]) for k in ["load"] + names},
         abs_sum=float(np.abs(img).sum()), blas=blas_libs())), flush=True)
 
 
