@@ -103,9 +103,10 @@ int cdf_pipeline_prompt_batch(const cdf_generate_options *o);
  * limit and the generator count (1 or one per image) of a prompt-driven run. */
 cdf_status cdf_pipeline_check_prompts(const cdf_generate_options *o, size_t ngens, cdf_error *err);
 /* Token ids [n, max_length] of n texts; with warn, a notice for each
- * truncated prompt as diffusers prints it. */
+ * truncated prompt as diffusers prints it.  lens (may be NULL): [n] tokens
+ * the tokenizer's attention mask covers (bos, content, eos). */
 cdf_status cdf_pipeline_tokenize(const cdf_clip_tokenizer *tok, const char *const *texts, int n, int warn, int64_t *ids,
-                                 cdf_error *err);
+                                 int *lens, cdf_error *err);
 /* Classifier-free guidance over `total` images of `per` elements each:
  * out[b] = u + g (c - u) with u = rows[b], c = rows[total + b] (rows are
  * [uncond; cond]), in float32 as torch computes it.  rows_stride is the

@@ -43,7 +43,7 @@ cdf_status cdf_pipeline_check_prompts(const cdf_generate_options *o, size_t ngen
 }
 
 cdf_status cdf_pipeline_tokenize(const cdf_clip_tokenizer *tok, const char *const *texts, int n, int warn, int64_t *ids,
-                                 cdf_error *err) {
+                                 int *lens, cdf_error *err) {
     int L = cdf_clip_tokenizer_max_length(tok);
     for (int i = 0; i < n; i++) {
         int ncontent = 0, trunc = 0;
@@ -57,6 +57,7 @@ cdf_status cdf_pipeline_tokenize(const cdf_clip_tokenizer *tok, const char *cons
                        "%d tokens: ['%s']",
                        L, dropped ? dropped : "");
         cdf_free(dropped);
+        if (lens) lens[i] = (ncontent < L - 2 ? ncontent : L - 2) + 2; /* bos, content, eos */
     }
     return CDF_OK;
 }

@@ -117,14 +117,14 @@ static cdf_status encode_prompts(cdf_exec *ex, const sd_state *p, const cdf_gene
         goto done;
     }
     float *pos_dst = ctx + (cfg ? (size_t)B * nipp * row : 0);
-    if ((s = cdf_pipeline_tokenize(p->tokenizer, o->prompts, B, 1, ids, err))) goto done;
+    if ((s = cdf_pipeline_tokenize(p->tokenizer, o->prompts, B, 1, ids, NULL, err))) goto done;
     if ((s = cdf_clip_text_forward(ex, p->text_encoder, ids, B, L, o->clip_skip, emb))) goto done;
     for (int b = 0; b < B; b++)
         for (int k = 0; k < nipp; k++) memcpy(pos_dst + ((size_t)b * nipp + k) * row, emb + (size_t)b * row, row * sizeof(float));
     if (cfg) {
         for (int b = 0; b < B; b++) neg[b] = o->num_negative_prompts ? o->negative_prompts[b] : "";
         /* the negative prompt is encoded without clip_skip, as diffusers' encode_prompt does */
-        if ((s = cdf_pipeline_tokenize(p->tokenizer, neg, B, 0, ids, err))) goto done;
+        if ((s = cdf_pipeline_tokenize(p->tokenizer, neg, B, 0, ids, NULL, err))) goto done;
         if ((s = cdf_clip_text_forward(ex, p->text_encoder, ids, B, L, 0, emb))) goto done;
         for (int b = 0; b < B; b++)
             for (int k = 0; k < nipp; k++) memcpy(ctx + ((size_t)b * nipp + k) * row, emb + (size_t)b * row, row * sizeof(float));

@@ -341,7 +341,8 @@ static cdf_status encode_text(unclip_run *r, int64_t *mask, float *emb, float *h
     int64_t *ids = cdf_mallocn((size_t)np * L, sizeof *ids), *m1 = cdf_mallocn((size_t)np * L, sizeof *m1);
     float *e1 = cdf_mallocn((size_t)np * P, sizeof *e1), *h1 = cdf_mallocn((size_t)np * L * Ht, sizeof *h1);
     const char **empty = cdf_calloc((size_t)np, sizeof *empty);
-    if (!ids || !m1 || !e1 || !h1 || !empty) {
+    int *lens = cdf_mallocn((size_t)np, sizeof *lens);
+    if (!ids || !m1 || !e1 || !h1 || !empty || !lens) {
         s = cdf_error_set(r->err, CDF_ERR_NOMEM, "out of memory encoding %d prompts", np);
         goto done;
     }
@@ -352,21 +353,9 @@ static cdf_status encode_text(unclip_run *r, int64_t *mask, float *emb, float *h
             for (int b = 0; b < np; b++) empty[b] = "";
             texts = empty;
         }
-        for (int b = 0; b < np; b++) {
-            int ncontent = 0, trunc = 0;
-            char *dropped = NULL;
-            if ((s = cdf_clip_tokenize(st->tokenizer, texts[b], ids + (size_t)b * L, &ncontent, &trunc,
-                                       pass ? &dropped : NULL, r->err)))
-                goto done;
-            if (trunc && pass)
-                cdf_notice(r->err, CDF_NOTICE_WARN,
-                           "The following part of your input was truncated because CLIP can only handle sequences up "
-                           "to %d tokens: ['%s']",
-                           L, dropped ? dropped : "");
-            cdf_free(dropped);
-            int len = (ncontent < L - 2 ? ncontent : L - 2) + 2; /* bos, content, eos: the attention mask */
-            for (int j = 0; j < L; j++) m1[(size_t)b * L + j] = j < len;
-        }
+        if ((s = cdf_pipeline_tokenize(st->tokenizer, texts, np, pass, ids, lens, r->err))) goto done;
+        for (int b = 0; b < np; b++)
+            for (int j = 0; j < L; j++) m1[(size_t)b * L + j] = j < lens[b];
         if ((s = cdf_clip_text_forward_proj(&r->ex, st->text_encoder, ids, np, L, h1, e1))) goto done;
         int row0 = pass == 1 && r->cfg ? r->B : 0;
         for (int b = 0; b < np; b++)
@@ -383,6 +372,7 @@ done:
     cdf_free(e1);
     cdf_free(h1);
     cdf_free(empty);
+    cdf_free(lens);
     return s;
 }
 
