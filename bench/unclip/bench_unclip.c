@@ -20,6 +20,9 @@
  *   decoder = e1 - e0 (post_process_latents, text_proj, decoder noise, decoder loop)
  *   super_res = e2 - e1 (clamp, super-res noise, bicubic upscale, super-res loop)
  *   post = t_end - e2 (to [0,1] float32 [B,H,W,C])
+ * and per loop the first step (from its step -1; it includes the page-ins of
+ * the UNet's or prior's mapped weights) and the mean of the other steps (the
+ * super-res loop's last step runs super_res_last, whose page-ins fall there).
  * The same boundaries are timed on the PyTorch side (torch_unclip.py).  At the
  * end of loading and of each stage the process's RSS (VmRSS) and its peak so
  * far (VmHWM, the counter /usr/bin/time -v reports) are recorded: the stage in
@@ -32,7 +35,8 @@
  * latents (a few MB of copies: negligible next to the stages' seconds).
  *
  * Prints one JSON line: {"impl": "cdiffusers", "case": "unclip_P_D_S", "load_s": ...,
- * "stages": {"text": s, "prior": s, ...}, "total": s, "rss_at_end_mib": {...}, "peak_rss_so_far_mib": {...},
+ * "stages": {"text": s, "prior": s, ...}, "total": s, "loops": {"prior": {"steps": n, "first_step": s,
+ * "rest_per_step": s}, ...}, "rss_at_end_mib": {...}, "peak_rss_so_far_mib": {...},
  * "abs_sum": np.abs(image).sum(), "threads": T}. */
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +77,7 @@ static rss_mark read_rss(void) {
 /* What the step callback records. */
 typedef struct timing {
     double init[N_STAGES];     /* [stage] time of step -1 */
+    double first[N_STAGES];    /* [stage] time of step 0 */
     double last[N_STAGES];     /* [stage] time of the last step */
     rss_mark rss[N_STAGES + 2]; /* [text, prior, decoder, super_res, post]: at the end of each */
 } timing;
@@ -84,9 +89,12 @@ static int on_step(const cdf_step_info *si, void *user) {
     if (si->step < 0) {
         tm->init[si->stage] = t;
         if (si->stage == 0) tm->rss[0] = read_rss(); /* the text encoder's span ends */
-    } else if (si->step == si->num_steps - 1) {
-        tm->last[si->stage] = t;
-        tm->rss[1 + si->stage] = read_rss();
+    } else {
+        if (si->step == 0) tm->first[si->stage] = t;
+        if (si->step == si->num_steps - 1) {
+            tm->last[si->stage] = t;
+            tm->rss[1 + si->stage] = read_rss();
+        }
     }
     return 0;
 }
@@ -219,10 +227,12 @@ int main(int argc, char **argv) {
                "\"load_rss_mib\": %.0f, \"stages\": {",
                steps[0], steps[1], steps[2], threads, load_s, load_rss.now);
         for (int i = 0; i < 5; i++) printf("%s\"%s\": %.3f", i ? ", " : "", names[i], sec[i]);
-        printf("}, \"total\": %.3f, \"per_step\": {\"prior\": %.3f, \"decoder\": %.3f, \"super_res\": %.3f}, "
-               "\"rss_at_end_mib\": {",
-               t_end - t0, (tm.last[0] - tm.init[0]) / (double)steps[0],
-               (tm.last[1] - tm.init[1]) / (double)steps[1], (tm.last[2] - tm.init[2]) / (double)steps[2]);
+        printf("}, \"total\": %.3f, \"loops\": {", t_end - t0);
+        for (int i = 0; i < N_STAGES; i++)
+            printf("%s\"%s\": {\"steps\": %ld, \"first_step\": %.3f, \"rest_per_step\": %.3f}", i ? ", " : "",
+                   names[1 + i], steps[i], tm.first[i] - tm.init[i],
+                   (tm.last[i] - tm.first[i]) / (double)(steps[i] - 1));
+        printf("}, \"rss_at_end_mib\": {");
         for (int i = 0; i < 5; i++) printf("%s\"%s\": %.0f", i ? ", " : "", names[i], tm.rss[i].now);
         printf("}, \"peak_rss_so_far_mib\": {\"load\": %.0f", load_rss.peak);
         for (int i = 0; i < 5; i++) printf(", \"%s\": %.0f", names[i], tm.rss[i].peak);

@@ -3,8 +3,8 @@
 usage: compare.py C_DIR TORCH_DIR
 
 Prints one JSON line: for each of prompt_embeds, image_embeddings, image_upscaled (the decoder
-output after the bicubic upscale) and image: shape, max |c - torch|, 99th percentile, mean and
-max |torch|, in pipeline order, so the growth of the difference from stage to stage is visible
+output after the bicubic upscale) and image: shape, max |c - torch|, 99th percentile, mean,
+max |torch| and how many elements differ by more than 1e-3 and 1e-2, in pipeline order, so the growth of the difference from stage to stage is visible
 (the t = 999 first step of the decoder and of the super-res loop amplifies any float32 rounding
 difference by about 2e4 before the clip to [-1, 1]; see docs/UNCLIP.md).  Needs numpy only.
 """
@@ -30,7 +30,8 @@ def main(c_dir, t_dir):
             continue
         d = np.abs(c - t)
         out[name] = dict(shape=list(c.shape), max_abs_diff=float(d.max()), p99_abs_diff=float(np.percentile(d, 99)),
-                         mean_abs_diff=float(d.mean()), max_abs_ref=float(np.abs(t).max()))
+                         mean_abs_diff=float(d.mean()), max_abs_ref=float(np.abs(t).max()),
+                         n_over_1e3=int((d > 1e-3).sum()), n_over_1e2=int((d > 1e-2).sum()))
     print(json.dumps(out), flush=True)
 
 

@@ -2,43 +2,50 @@
 # UnCLIP (Karlo) benchmark: cdiffusers and the PyTorch/diffusers reference on the same synthetic
 # full-size kakaobrain/karlo-v1-alpha pipeline, seconds per stage and peak RSS, side by side.
 #
-# usage: bench/unclip/run.sh [--rounds N] [--threads T] [--steps P,D,S] [--quick] [--c-only]
+# usage: bench/unclip/run.sh [--full | --steps P,D,S | --quick] [--rounds N] [--threads T] [--c-only]
 #                            [--model DIR] [--build DIR] [--tag TAG]
-#   --rounds N    interleaved rounds (default 1: one full round takes about 35 min on 2 cores,
-#                 see README.md); each round runs one process per side, alternating which goes first
+#   --steps P,D,S prior, decoder and super-res steps (default 4,4,3: with the default 2 rounds
+#                 30 min on a quiet 2-core machine; summarize.py adds each side's estimate for
+#                 25,25,7 from the measured per-step times)
+#   --full        --steps 25,25,7 and 1 round: the pipeline's defaults (the issue's workload),
+#                 about 45 min on a quiet 2-core machine
+#   --quick       --steps 2,2,2 and 1 round: a smoke run (about 12 min), not for figures
+#   --rounds N    interleaved rounds (default 2); each round runs one process per side,
+#                 alternating which goes first
 #   --threads T   threads for both sides (default 2)
-#   --steps P,D,S prior, decoder and super-res steps (default 25,25,7: the pipeline's defaults)
-#   --quick       --steps 2,2,2 and 1 round: a smoke run (about 10 min on 2 cores), not for figures
 #   --c-only      skip the PyTorch peer
 #   --model DIR   use this Karlo folder instead of making the synthetic one (it is then kept)
 #   --build DIR   build folder (default <repo>/build-bench, configured with -DCDF_BUILD_BENCH=ON)
 #   --tag TAG     results go to bench/unclip/results/TAG.jsonl and TAG.log (default date-host)
 # Workload: one prompt, one image, guidance 4.0 (prior) / 8.0 (decoder), seed 0 (numpy
 # Generator(PCG64(0)) on both sides), output_type np.  The synthetic folder is
-# `cdiffusers make-synthetic models/karlo DIR --seed 0` in F32 (13 GB, in a temp dir removed at exit).
+# `cdiffusers make-synthetic models/karlo DIR --seed 0 --dtype f32` (13 GB, made in about 2 min in a
+# temp dir removed at exit).  Round 1 also dumps prompt/image embeddings, the upscaled decoder
+# output and the image on both sides and compare.py prints their max abs difference.
 # env: PY (python with torch, default /usr/bin/python3); DIFFUSERS_SRC and HFHUB_SRC (folders
 #   holding the diffusers v0.32.2 and huggingface_hub packages, required for the peer);
 #   REFERENCE_DIR (the Python reference folder: load_pipelines.py, mindone_rng.py,
 #   transformers_stub/, shim/; default: shared/reference beside the repository);
 #   TORCH_SHIM (default REFERENCE_DIR/shim); QUIET_MAX_S (how long to wait for an idle machine
-#   before each run, default 300).
+#   before each run, default 120).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$ROOT/build-bench
-ROUNDS=1 THREADS=2 STEPS=25,25,7 QUICK=0 C_ONLY=0 MODEL= TAG=
+ROUNDS=2 THREADS=2 STEPS=4,4,3 QUICK=0 C_ONLY=0 MODEL= TAG=
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;
+    --full) STEPS=25,25,7 ROUNDS=1; shift ;;
     --quick) QUICK=1; shift ;;
     --c-only) C_ONLY=1; shift ;;
     --model) MODEL=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --tag) TAG=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +57,7 @@ DIFFUSERS_SRC=${DIFFUSERS_SRC:-}
 HFHUB_SRC=${HFHUB_SRC:-}
 REFERENCE_DIR=${REFERENCE_DIR:-$ROOT/../shared/reference}
 TORCH_SHIM=${TORCH_SHIM:-$REFERENCE_DIR/shim}
-QUIET_MAX_S=${QUIET_MAX_S:-300}
+QUIET_MAX_S=${QUIET_MAX_S:-120}
 : "${TAG:=$(date +%Y%m%d-%H%M)-$(hostname -s)}"
 RES=$HERE/results
 mkdir -p "$RES"
@@ -71,7 +78,10 @@ CLI=$BUILD/cdiffusers BENCH=$BUILD/bench/bench_unclip
 [ -x /usr/bin/time ] || { echo "installing GNU time (apt-get install time)" >&2; apt-get install -y time >/dev/null; }
 
 HZ=$(getconf CLK_TCK)
-busy() { awk -v hz="$HZ" '/^cpu /{printf "%.2f", ($2+$3+$4+$7+$8+$9) / hz; exit}' /proc/stat; }
+# machine-wide busy CPU seconds (user nice system irq softirq) and steal seconds (the hypervisor ran
+# something else while this VM wanted the CPU)
+busy() { awk -v hz="$HZ" '/^cpu /{printf "%.2f", ($2+$3+$4+$7+$8) / hz; exit}' /proc/stat; }
+steal() { awk -v hz="$HZ" '/^cpu /{printf "%.2f", $9 / hz; exit}' /proc/stat; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 # Waits (at most QUIET_MAX_S) until the machine's busy CPU over 3 s is below 15 % of one core; prints the wait.
 wait_quiet() {
@@ -108,28 +118,29 @@ fi
 
 # meas LABEL ROUND CMD...: one process under /usr/bin/time -v after waiting for a quiet machine
 # and reading the weights into the OS cache (untimed); appends a JSON line to $OUT with the
-# program's own JSON line under "result", the process's wall, peak RSS, CPU, and the CPU seconds
-# other processes used meanwhile (foreign_cpu_s, from /proc/stat).
+# program's own JSON line under "result", the process's wall, peak RSS, CPU, the CPU seconds
+# other processes used meanwhile (foreign_cpu_s) and the steal seconds (steal_s), from /proc/stat.
 meas() {
   local label=$1 round=$2; shift 2
-  local waited l0 b0 t0 rc=0
+  local waited l0 b0 s0 t0 rc=0
   waited=$(wait_quiet)
   cat "$MODEL"/*/*.safetensors >/dev/null
-  l0=$(load); b0=$(busy); t0=$(date +%s.%N)
+  l0=$(load); b0=$(busy); s0=$(steal); t0=$(date +%s.%N)
   echo "### $label round $round: $*" >>"$LOG"
   /usr/bin/time -v -o "$TMP/time.txt" "$@" >"$TMP/out.txt" 2>>"$LOG" || rc=$?
-  local t1 b1 l1; t1=$(date +%s.%N); b1=$(busy); l1=$(load)
+  local t1 b1 s1 l1; t1=$(date +%s.%N); b1=$(busy); s1=$(steal); l1=$(load)
   cat "$TMP/out.txt" "$TMP/time.txt" >>"$LOG"
-  local rss cpu wall foreign res
+  local rss cpu wall foreign st res
   rss=$(awk -F': ' '/Maximum resident set size/{printf "%.0f", $2/1024}' "$TMP/time.txt")
   cpu=$(awk -F': ' '/User time|System time/{s+=$2} END{printf "%.2f", s}' "$TMP/time.txt")
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
   foreign=$(awk -v a="$b0" -v b="$b1" -v c="$cpu" 'BEGIN{f = b - a - c; printf "%.1f", f < 0 ? 0 : f}')
+  st=$(awk -v a="$s0" -v b="$s1" 'BEGIN{printf "%.1f", b - a}')
   res=$(grep '^{' "$TMP/out.txt" | tail -1 || true)
-  printf '{"label": "%s", "round": %d, "rc": %d, "wall_s": %s, "peak_rss_mib": %s, "own_cpu_s": %s, "foreign_cpu_s": %s, "waited_quiet_s": %s, "load_before": "%s", "load_after": "%s", "result": %s}\n' \
-    "$label" "$round" "$rc" "$wall" "${rss:-0}" "${cpu:-0}" "$foreign" "$waited" "$l0" "$l1" "${res:-null}" >>"$OUT"
-  printf '  %-6s round %d: total %s s, wall %s s, peak RSS %s MiB, foreign CPU %s s%s\n' "$label" "$round" \
-    "$(sed -n 's/.*"total": \([0-9.]*\).*/\1/p' <<<"$res")" "$wall" "${rss:-?}" "$foreign" \
+  printf '{"label": "%s", "round": %d, "rc": %d, "wall_s": %s, "peak_rss_mib": %s, "own_cpu_s": %s, "foreign_cpu_s": %s, "steal_s": %s, "waited_quiet_s": %s, "load_before": "%s", "load_after": "%s", "result": %s}\n' \
+    "$label" "$round" "$rc" "$wall" "${rss:-0}" "${cpu:-0}" "$foreign" "$st" "$waited" "$l0" "$l1" "${res:-null}" >>"$OUT"
+  printf '  %-6s round %d: total %s s, wall %s s, peak RSS %s MiB, foreign CPU %s s, steal %s s%s\n' "$label" \
+    "$round" "$(sed -n 's/.*"total": \([0-9.]*\).*/\1/p' <<<"$res")" "$wall" "${rss:-?}" "$foreign" "$st" \
     "$([ "$rc" = 0 ] || echo "  FAILED rc=$rc, see $LOG")"
 }
 

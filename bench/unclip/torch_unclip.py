@@ -16,7 +16,8 @@ Stage boundaries, the same as bench_unclip's (time.perf_counter):
   e0, e1, e2 = the last step() of prior_scheduler, decoder_scheduler, super_res_scheduler returns;
   t_end = pipe(...) returned.
   text = i0 - t0, prior = e0 - i0, decoder = e1 - e0 (post_process_latents, text_proj, decoder loop),
-  super_res = e2 - e1 (clamp, upscale, super-res loop), post = t_end - e2.
+  super_res = e2 - e1 (clamp, upscale, super-res loop), post = t_end - e2;
+  per loop the first step (from its initial noise) and the mean of the other steps.
 The wrappers only take timestamps; the arithmetic is the pipeline's own.  At the end of loading
 and of each stage the process's RSS (VmRSS) and its peak so far (VmHWM) are recorded.
 
@@ -108,6 +109,8 @@ def main():
         def step(*args, **kw):
             out = orig(*args, **kw)
             n["i"] += 1
+            if n["i"] == 1:
+                ev[key + "_first"] = time.perf_counter()
             if n["i"] == len(sched.timesteps):
                 ev[key] = time.perf_counter()
                 rss[stage] = read_rss()
@@ -160,9 +163,10 @@ def main():
         impl="torch", case="unclip_%d_%d_%d" % (a.prior_steps, a.decoder_steps, a.super_res_steps),
         threads=torch.get_num_threads(), load_s=round(load_s, 3), load_rss_mib=round(rss["load"][0]),
         stages={k: round(v, 3) for k, v in stages.items()}, total=round(t_end - t0, 3),
-        per_step={"prior": round((ev["e0"] - ev["i0"]) / a.prior_steps, 3),
-                  "decoder": round((ev["e1"] - ev["i1"]) / a.decoder_steps, 3),
-                  "super_res": round((ev["e2"] - ev["i2"]) / a.super_res_steps, 3)},
+        loops={k: dict(steps=n, first_step=round(ev[e + "_first"] - ev[i], 3),
+                       rest_per_step=round((ev[e] - ev[e + "_first"]) / (n - 1), 3))
+               for k, n, i, e in (("prior", a.prior_steps, "i0", "e0"), ("decoder", a.decoder_steps, "i1", "e1"),
+                                  ("super_res", a.super_res_steps, "i2", "e2"))},
         rss_at_end_mib={k: round(rss[k][0]) for k in names},
         peak_rss_so_far_mib={k: round(rss[k][1]) for k in ["load"] + names},
         abs_sum=float(np.abs(img).sum()), blas=blas_libs())), flush=True)
