@@ -517,13 +517,12 @@ static cdf_status run_super_res(unclip_run *r, const float *small, float *lat) {
     if ((s = cdf_resize_bicubic_aa(&r->ex, small, (int64_t)B * c, h, h, H, H, up, r->err))) goto done;
     int64_t sh[4] = {B, c, H, H};
     if ((s = dump(r, "image_upscaled", CDF_F32, up, 4, sh))) goto done;
+    /* the upscaled half of the UNet input is the same every step: placed once */
+    for (int b = 0; b < B; b++) memcpy(in + (size_t)b * 2 * per + per, up + (size_t)b * per, per * sizeof(float));
     int nsteps = cdf_scheduler_num_timesteps(sch);
     for (int i = 0; i < nsteps; i++) {
         const cdf_unet2d *unet = i == nsteps - 1 ? st->super_res_last : st->super_res_first;
-        for (int b = 0; b < B; b++) {
-            memcpy(in + (size_t)b * 2 * per, lat + (size_t)b * per, per * sizeof(float));
-            memcpy(in + (size_t)b * 2 * per + per, up + (size_t)b * per, per * sizeof(float));
-        }
+        for (int b = 0; b < B; b++) memcpy(in + (size_t)b * 2 * per, lat + (size_t)b * per, per * sizeof(float));
         if ((s = cdf_unet2d_forward(&r->ex, unet, in, B, H, H, cdf_scheduler_timestep(sch, i), mo))) goto done;
         if (i == nsteps - 2) cdf_weights_release_pages(st->super_res_first->weights);
         if ((s = stage_step(r, 2, sch, i, mo, c, lat, c, H, H, noise, &k))) goto done;
