@@ -6,12 +6,12 @@
  *    by its gen_unclip.py): schedule tables, set_timesteps, single steps of every
  *    path, config parsing and from_config conversions;
  *  - config and argument errors. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd_case.h"
 #include "testutil.h"
 #include "io/json.h"
 #include "schedulers/sched_internal.h"
@@ -96,16 +96,17 @@ static cdf_scheduler *make(const cdf_sched_config *cfg, int n) {
 
 /* ---- golden UnCLIP cases -------------------------------------------------- */
 
+/* The case folder names under tests/data/unclip/cases, sorted (case_list_in's). */
 static int list_cases(char names[][256], int max) {
-    DIR *d = opendir(tu_data("unclip/cases"));
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < max)
-        if (e->d_name[0] != '.') snprintf(names[n++], 256, "%s", e->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
-    return n;
+    char **dirs = NULL;
+    int n = case_list_in("unclip", &dirs), k = 0;
+    for (int i = 0; i < n; i++) {
+        const char *base = strrchr(dirs[i], '/');
+        if (k < max) snprintf(names[k++], 256, "%s", base ? base + 1 : dirs[i]);
+        free(dirs[i]);
+    }
+    free(dirs);
+    return k;
 }
 
 static cJSON *load_case(const char *name) {

@@ -4,7 +4,6 @@
  * tests/data/unclip_models (gen.py there: the prior on golden inputs, variant
  * models with the non-Karlo options, state_dict listings); batch and thread
  * invariance bitwise; strict loading and config errors. */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "models/prior_transformer.h"
 #include "models/text_proj.h"
 #include "oom_alloc.h"
+#include "sd_case.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -60,18 +60,17 @@ static int case_cfg(const cJSON *c) {
     return cJSON_IsTrue(jget(jget(jget(c, "call"), "resolved"), "do_classifier_free_guidance"));
 }
 
+/* The case folder names under tests/data/unclip/cases, sorted (case_list_in's). */
 static int list_cases(char names[][256], int max) {
-    char root[1200];
-    snprintf(root, sizeof root, "%s", tu_data("unclip/cases"));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < max)
-        if (e->d_name[0] != '.') snprintf(names[n++], 256, "%s", e->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, 256, (int (*)(const void *, const void *))strcmp);
-    return n;
+    char **dirs = NULL;
+    int n = case_list_in("unclip", &dirs), k = 0;
+    for (int i = 0; i < n; i++) {
+        const char *base = strrchr(dirs[i], '/');
+        if (k < max) snprintf(names[k++], 256, "%s", base ? base + 1 : dirs[i]);
+        free(dirs[i]);
+    }
+    free(dirs);
+    return k;
 }
 
 static cJSON *case_load(const char *name) { return load_json(tu_data("unclip/cases/%s/case.json", name)); }
