@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "io/image.h"
+#include "pipelines/postprocess.h"
 
 /* float32 bit pattern -> numpy 1.24 (x * 255).round().astype(np.uint8) on a
  * float32 array.  Most x sit where the float32 product is exactly k + 0.5
@@ -119,6 +120,24 @@ static void make_images(cdf_image *imgs, int n, int w, int h, int c) {
     }
 }
 
+/* The pipelines' output_type "pil" path (cdf_to_uint8) rounds through the same
+ * function: the same numpy table, and the out-of-range values. */
+static void test_rounding_pil_output(void **state) {
+    (void)state;
+    size_t n = sizeof k_round / sizeof k_round[0];
+    float x[sizeof k_round / sizeof k_round[0] + 6];
+    unsigned char u8[sizeof x / sizeof x[0]];
+    for (size_t i = 0; i < n; i++) x[i] = from_bits(k_round[i].bits);
+    const float o[6] = {-0.25f, -0.0f, 1.5f, 1000.0f, NAN, INFINITY};
+    const unsigned char ow[6] = {0, 0, 255, 255, 0, 255};
+    memcpy(x + n, o, sizeof o);
+    cdf_to_uint8(x, n + 6, u8);
+    for (size_t i = 0; i < n + 6; i++) {
+        unsigned char want = i < n ? k_round[i].want : ow[i - n];
+        if (u8[i] != want) fail_msg("x=%.9g: cdf_to_uint8 gives %d, numpy %d", (double)x[i], u8[i], want);
+    }
+}
+
 static void test_grid(void **state) {
     (void)state;
     enum { W = 3, H = 2, C = 3, N = 5 };
@@ -187,6 +206,7 @@ static void test_grid_shape_auto(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounding),
+        cmocka_unit_test(test_rounding_pil_output),
         cmocka_unit_test(test_grid),
         cmocka_unit_test(test_grid_shape_auto),
     };

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "golden_case.h"
+#include "sd_case.h"
 
 static char g_tmp[1024];
 
@@ -69,31 +70,11 @@ static void run_case(void **state) {
     golden_run_free(&r);
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 int main(void) {
     char *tmp = tu_tmpdir();
     snprintf(g_tmp, sizeof g_tmp, "%s", tmp);
-    const char *root = tu_data("ddpm/cases");
-    char rootbuf[1024];
-    snprintf(rootbuf, sizeof rootbuf, "%s", root);
-    DIR *d = opendir(rootbuf);
-    if (!d) {
-        fprintf(stderr, "no golden cases at %s\n", rootbuf);
-        return 1;
-    }
-    char *dirs[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        if (e->d_name[0] == '.') continue;
-        size_t len = strlen(rootbuf) + strlen(e->d_name) + 2;
-        char *p = malloc(len);
-        snprintf(p, len, "%s/%s", rootbuf, e->d_name);
-        dirs[n++] = p;
-    }
-    closedir(d);
-    qsort(dirs, (size_t)n, sizeof *dirs, by_name);
+    char **dirs = NULL;
+    int n = case_list_in("ddpm", &dirs);
     struct CMUnitTest *tests = calloc((size_t)n, sizeof *tests);
     for (int i = 0; i < n; i++) {
         tests[i].name = strrchr(dirs[i], '/') + 1;
@@ -102,6 +83,7 @@ int main(void) {
     }
     int rc = _cmocka_run_group_tests("golden_ddpm_cases", tests, (size_t)n, NULL, NULL);
     for (int i = 0; i < n; i++) free(dirs[i]);
+    free(dirs);
     free(tests);
     tu_rmtree(tmp);
     free(tmp);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "sd_case.h"
 #include "io/json.h"
 #include "oom_alloc.h"
 #include "tensor/resize.h"
@@ -55,27 +56,17 @@ static size_t count_diff(const float *a, const float *b, size_t n, double *max_a
     return bad;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* ------------------------------------------------------ golden UnCLIP cases */
 
 static void golden_upscale(void **state) {
     (void)state;
     char root[1024];
     snprintf(root, sizeof root, "%s", tu_data("unclip/cases"));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    char *names[256];
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < 256)
-        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
-    assert_true(n >= 5);
+    static char names[64][256];
+    int n = case_names_in("unclip", names, 64);
     for (int k = 0; k < n; k++) {
         char path[1400];
-        snprintf(path, sizeof path, "%s/%s/case.json", root, names[k]);
+        snprintf(path, sizeof path, "%s/%.255s/case.json", root, names[k]);
         cJSON *cj = load_json(path);
         const cJSON *arr = cJSON_GetObjectItem(cj, "arrays");
         const cJSON *ds = cJSON_GetObjectItem(cJSON_GetObjectItem(arr, "decoder_output"), "shape");
@@ -85,9 +76,9 @@ static void golden_upscale(void **state) {
         assert_int_equal(json_int_at(us, 0), B);
         assert_int_equal(json_int_at(us, 1), C);
         size_t nin = (size_t)B * C * h * w, nout = (size_t)B * C * H * W;
-        snprintf(path, sizeof path, "%s/%s/decoder_output.f32.bin", root, names[k]);
+        snprintf(path, sizeof path, "%s/%.255s/decoder_output.f32.bin", root, names[k]);
         float *x = tu_load_bin(path, nin, 4);
-        snprintf(path, sizeof path, "%s/%s/image_upscaled.f32.bin", root, names[k]);
+        snprintf(path, sizeof path, "%s/%.255s/image_upscaled.f32.bin", root, names[k]);
         float *ref = tu_load_bin(path, nout, 4);
         assert_non_null(x);
         assert_non_null(ref);
@@ -103,7 +94,6 @@ static void golden_upscale(void **state) {
         free(ref);
         free(y);
         cJSON_Delete(cj);
-        free(names[k]);
     }
 }
 

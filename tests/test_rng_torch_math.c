@@ -35,10 +35,6 @@ static int same(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 static void test_reachable_arguments_match_glibc(void **state) {
     (void)state;
-    if (!glibc_with_this_algorithm()) {
-        print_message("C library is not glibc 2.28 .. 2.40: skipped\n");
-        skip();
-    }
     const double two_pi = 2.0 * 3.14159265358979323846;
     long bad = 0, checked = 0;
     for (uint32_t k = 0; k < (1u << 24); k++) {
@@ -97,9 +93,17 @@ static void test_known_glibc_roundings(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest known[] = {cmocka_unit_test(test_known_glibc_roundings)};
+    const struct CMUnitTest all[] = {
         cmocka_unit_test(test_reachable_arguments_match_glibc),
         cmocka_unit_test(test_known_glibc_roundings),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (!glibc_with_this_algorithm()) {
+        /* the exhaustive comparison is the point of this test: without the C
+         * library it compares against, it is a skip (77), not a pass */
+        int rc = cmocka_run_group_tests(known, NULL, NULL);
+        fprintf(stderr, "C library is not glibc 2.28 .. 2.40: exhaustive comparison skipped\n");
+        return rc ? rc : 77;
+    }
+    return cmocka_run_group_tests(all, NULL, NULL);
 }

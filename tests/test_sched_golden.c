@@ -9,24 +9,13 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "sd_case.h"
 #include "io/json.h"
 #include "schedulers/scheduler.h"
 
 #define MAX_CASES 64
 
-static int list_cases(char names[][256]) {
-    DIR *d = opendir(tu_data("ddpm/cases"));
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < MAX_CASES) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(names[n++], 256, "%s", e->d_name);
-    }
-    closedir(d);
-    assert_true(n >= 11);
-    return n;
-}
+static int list_cases(char names[][256]) { return case_names_in("ddpm", names, MAX_CASES); }
 
 static cJSON *load_json(const char *path) {
     cJSON *root = NULL;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "text/clip_tokenizer.h"
 
 #define MAXLEN 77
@@ -206,11 +208,49 @@ static void test_bpe_merge_order(void **state) {
     free(dir);
 }
 
+/* tokenizer/tokenizer_norm.jsonl: one normalisation rule per string (each
+ * control/whitespace/format character between, before and after letters, and
+ * alone; CJK, NFC, case and whitespace rules one at a time), content ids from
+ * the reference tokenizer (gen_norm_cases.py). */
+#define N_NORM_CASES 493
+static void test_isolated_rules(void **state) {
+    (void)state;
+    cdf_clip_tokenizer *t = golden();
+    char *all = tu_read_text(tu_data("tokenizer/tokenizer_norm.jsonl"));
+    assert_non_null(all);
+    int count = 0, bad = 0;
+    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *c = cJSON_Parse(line);
+        if (!c) fail_msg("tokenizer_norm.jsonl line %d: bad JSON", count + 1);
+        const char *rule = cJSON_GetStringValue(cJSON_GetObjectItem(c, "rule"));
+        const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(c, "text"));
+        const cJSON *want = cJSON_GetObjectItem(c, "ids");
+        assert_true(rule && text && cJSON_IsArray(want));
+        int64_t ids[MAXLEN];
+        int nc, nw = cJSON_GetArraySize(want), ok;
+        ids_of(t, text, ids, &nc);
+        ok = nc == nw && ids[0] == 49406 && ids[nc + 1] == 49407;
+        for (int k = 0; ok && k < nw; k++) ok = ids[1 + k] == (int64_t)cJSON_GetArrayItem(want, k)->valuedouble;
+        if (!ok && bad++ < 10) {
+            print_message("rule \"%s\": got %d ids:", rule, nc);
+            for (int k = 0; k < nc; k++) print_message(" %lld", (long long)ids[1 + k]);
+            print_message(" (reference %d)\n", nw);
+        }
+        count++;
+        cJSON_Delete(c);
+    }
+    free(all);
+    cdf_clip_tokenizer_free(t);
+    if (bad) fail_msg("%d of %d isolated rules differ from the reference", bad, count);
+    assert_int_equal(count, N_NORM_CASES);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lowercase),      cmocka_unit_test(test_cleaning),
         cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_special_literals),
         cmocka_unit_test(test_regex_quirks),   cmocka_unit_test(test_bpe_merge_order),
+        cmocka_unit_test(test_isolated_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

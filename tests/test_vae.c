@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "sd_case.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "io/st_write.h"
@@ -74,8 +75,6 @@ static void run_vae(const cdf_vae *m, int threads, int encode, const float *in, 
 
 /* ------------------------------------------------------------ golden decode */
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 static void test_golden_decode(void **state) {
     (void)state;
     cdf_vae *vae[2] = {load_pipe_vae(k_pipes[0]), load_pipe_vae(k_pipes[1])};
@@ -85,21 +84,13 @@ static void test_golden_decode(void **state) {
     assert_true(cdf_vae_scaling_factor(vae[1]) == 0.18215f);
     char root[1024];
     snprintf(root, sizeof root, "%s", tu_data("sd/cases"));
-    DIR *d = opendir(root);
-    assert_non_null(d);
-    char *names[256];
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < 256)
-        if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
-    assert_true(n >= 19);
+    static char names[64][256];
+    int n = case_names_in("sd", names, 64);
     double worst[2] = {0, 0};
     int used[2] = {0, 0};
     for (int k = 0; k < n; k++) {
-        char cdir[1200], path[1400];
-        snprintf(cdir, sizeof cdir, "%s/%s", root, names[k]);
+        char cdir[1400], path[1500];
+        snprintf(cdir, sizeof cdir, "%s/%.255s", root, names[k]);
         snprintf(path, sizeof path, "%s/case.json", cdir);
         cJSON *cj = load_json(path);
         const char *pipe = cJSON_GetObjectItem(cJSON_GetObjectItem(cj, "call"), "pipeline")->valuestring;
@@ -150,7 +141,6 @@ static void test_golden_decode(void **state) {
         free(dec);
         free(nhwc);
         cJSON_Delete(cj);
-        free(names[k]);
     }
     printf("max image error: %s %.2e (%d cases), %s %.2e (%d cases)\n", k_pipes[0], worst[0], used[0], k_pipes[1],
            worst[1], used[1]);

@@ -4,8 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-/* round-half-to-even of x*255 computed in float32, clamped to [0, 255]. */
-static unsigned char to_u8(float x) {
+unsigned char cdf_u8_from_unit(float x) {
     float p = x * 255.0f; /* one float32 multiply, as numpy does on a float32 array */
     if (!(p > 0.0f)) return 0; /* negatives, -0 and NaN */
     if (p >= 255.0f) return 255;
@@ -28,7 +27,7 @@ cdf_status cdf_image_from_f32(const float *nhwc, int height, int width, int chan
     n *= (size_t)channels;
     unsigned char *px = cdf_malloc(n); /* [height][width][channels] */
     if (!px) return cdf_error_set(err, CDF_ERR_NOMEM, "image: out of memory for a %dx%d image", height, width);
-    for (size_t i = 0; i < n; i++) px[i] = to_u8(nhwc[i]);
+    for (size_t i = 0; i < n; i++) px[i] = cdf_u8_from_unit(nhwc[i]);
     out->width = width;
     out->height = height;
     out->channels = channels;

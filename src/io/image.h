@@ -5,6 +5,10 @@
 
 #include "io/png.h"
 
+/* numpy_to_pil's rounding of one value: (x*255).round() with the product
+ * computed in float32 and rounded half to even, clamped to [0,255] (NaN and
+ * negatives -> 0).  The one rounding every 8-bit output goes through. */
+unsigned char cdf_u8_from_unit(float x);
 /* One float32 HWC image in [0,1] (for image k of an NHWC batch pass
  * nhwc + k*height*width*channels) -> 8-bit, exactly as numpy_to_pil:
  * (x*255).round() with the product computed in float32 and rounded half to

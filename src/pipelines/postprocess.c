@@ -4,6 +4,8 @@
 
 #include <math.h>
 
+#include "io/image.h"
+
 void cdf_postprocess_nhwc(const float *x, int batch, int c, int h, int w, float *out) {
     for (int b = 0; b < batch; b++)
         for (int ch = 0; ch < c; ch++)
@@ -15,11 +17,7 @@ void cdf_postprocess_nhwc(const float *x, int batch, int c, int h, int w, float 
 }
 
 void cdf_to_uint8(const float *x, size_t n, unsigned char *out) {
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i] * 255.0f;              /* float32 product, as numpy */
-        float r = nearbyintf(v);              /* round half to even (default rounding mode) */
-        out[i] = (unsigned char)(r < 0.0f ? 0 : (r > 255.0f ? 255 : (int)r));
-    }
+    for (size_t i = 0; i < n; i++) out[i] = cdf_u8_from_unit(x[i]);
 }
 
 /* numpy's pairwise_sum for float32 (8 accumulators, blocks of 128). */

@@ -63,7 +63,17 @@ static int by_name(const void *a, const void *b) { return strcmp(*(char *const *
 
 int sd_case_list(char ***out) { return case_list_in("sd", out); }
 
+/* How many golden cases each family holds: a test that finds another number
+ * (a missing or emptied folder, a case added without updating this) fails
+ * instead of passing on what it did not run. */
+static const struct { const char *family; int count; } k_case_counts[] = {
+    {"ddpm", 11}, {"sd", 19}, {"unclip", 10},
+};
+
 int case_list_in(const char *family, char ***out) {
+    int expect = -1;
+    for (size_t i = 0; i < sizeof k_case_counts / sizeof k_case_counts[0]; i++)
+        if (!strcmp(k_case_counts[i].family, family)) expect = k_case_counts[i].count;
     char root[1200];
     snprintf(root, sizeof root, "%s", tu_data("%s/cases", family));
     DIR *d = opendir(root);
@@ -79,7 +89,28 @@ int case_list_in(const char *family, char ***out) {
         n++;
     }
     if (d) closedir(d);
+    if (n != expect) {
+        fprintf(stderr, "%s: %d golden cases found, %d expected (tests/util/sd_case.c k_case_counts)\n", root, n,
+                expect);
+        exit(1);
+    }
     qsort(v, (size_t)n, sizeof *v, by_name);
     *out = v;
+    return n;
+}
+
+int case_names_in(const char *family, char names[][256], int max) {
+    char **dirs = NULL;
+    int n = case_list_in(family, &dirs);
+    if (n > max) {
+        fprintf(stderr, "%s: %d cases, room for %d\n", family, n, max);
+        exit(1);
+    }
+    for (int i = 0; i < n; i++) {
+        const char *base = strrchr(dirs[i], '/');
+        snprintf(names[i], 256, "%s", base ? base + 1 : dirs[i]);
+        free(dirs[i]);
+    }
+    free(dirs);
     return n;
 }

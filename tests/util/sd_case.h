@@ -23,7 +23,11 @@ int sd_case_dim(const cJSON *c, const char *key, int d);
 double sd_case_atol(const cJSON *c, const char *key);
 /* Every case folder under tests/data/sd/cases, sorted; returns count (paths malloc'd). */
 int sd_case_list(char ***out);
-/* The same under tests/data/<family>/cases. */
+/* The same under tests/data/<family>/cases (ddpm, sd, unclip).  Exits
+ * non-zero, with a message, when the folder does not hold exactly the number
+ * of cases the family is known to have: a test never passes on zero cases. */
 int case_list_in(const char *family, char ***out);
+/* The case folder names (not paths) of the family, sorted, into names[max]; exits like case_list_in. */
+int case_names_in(const char *family, char names[][256], int max);
 
 #endif
