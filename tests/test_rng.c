@@ -14,6 +14,16 @@
 #include "rng/generator.h"
 #include "rng/seedseq.h"
 
+/* What tests/data/numpy_rng/manifest.json and ddpm/manifest.json hold: every
+ * loop below checks it ran exactly this often, so an emptied or truncated
+ * manifest (or a renamed field the loops skip) fails instead of passing. */
+#define N_FILES 176            /* numpy_rng "files" */
+#define N_SEEDS 11             /* numpy_rng "seeds" */
+#define N_SLOW_EVENTS 1348     /* their slow_path_events_f64 + _f32, all seeds */
+#define N_ZIGGURAT_EVENTS 24   /* ziggurat_events: {f64, f32} x {tail, tail_multi, wedge_reject} x 4 */
+#define N_SLOW_SEED_FILES 22   /* slow_seed_*consumed_u8 files among "files" */
+#define N_DDPM_CASES 11        /* ddpm "cases", one with a generator list */
+
 /* ---- small helpers ---- */
 
 static cJSON *load_json(const char *path) {
@@ -317,7 +327,7 @@ static void test_manifest_files(void **state) {
         if (!kinds[k].seen) print_error("no file of kind %s in the manifest\n", kinds[k].suffix);
         assert_true(kinds[k].seen > 0);
     }
-    assert_true(total >= 176);
+    assert_int_equal(total, N_FILES);
     assert_int_equal(bad, 0);
     cJSON_Delete(m);
 }
@@ -431,7 +441,8 @@ static void test_manifest_seeds(void **state) {
         }
     }
     print_message("numpy_rng: %d seeds, %d slow-path events checked\n", nseeds, nevents);
-    assert_true(nseeds >= 11);
+    assert_int_equal(nseeds, N_SEEDS);
+    assert_int_equal(nevents, N_SLOW_EVENTS);
     for (int f = 0; f < 2; f++) {
         assert_true(kinds_seen[f][0] > 0); /* tail */
         assert_true(kinds_seen[f][2] > 0); /* wedge accepted */
@@ -446,7 +457,7 @@ static void test_ziggurat_events(void **state) {
     cJSON *m = load_json(tu_data("numpy_rng/manifest.json"));
     const cJSON *ze = cJSON_GetObjectItemCaseSensitive(m, "ziggurat_events");
     assert_non_null(ze);
-    int bad = 0, n_multi = 0, n_tail = 0, n_rej = 0;
+    int bad = 0, n_multi = 0, n_tail = 0, n_rej = 0, n_events = 0;
     for (int f32 = 0; f32 < 2; f32++) {
         const cJSON *byk = cJSON_GetObjectItemCaseSensitive(ze, f32 ? "f32" : "f64"), *list;
         assert_non_null(byk);
@@ -473,6 +484,7 @@ static void test_ziggurat_events(void **state) {
                 n_multi += strcmp(k, "tail_multi") == 0;
                 n_tail += strcmp(k, "tail") == 0;
                 n_rej += strcmp(k, "wedge_reject") == 0;
+                n_events++;
                 if (seedstr != seed) cJSON_Delete(seedstr);
                 free(vals);
                 free(used);
@@ -482,6 +494,7 @@ static void test_ziggurat_events(void **state) {
     }
     print_message("ziggurat events: %d tail, %d multi-round tail, %d wedge rejections\n", n_tail, n_multi, n_rej);
     assert_true(n_multi > 0 && n_tail > 0 && n_rej > 0);
+    assert_int_equal(n_events, N_ZIGGURAT_EVENTS);
     assert_int_equal(bad, 0);
     cJSON_Delete(m);
 }
@@ -491,7 +504,7 @@ static void test_slow_seed_files_cover_paths(void **state) {
     (void)state;
     cJSON *m = load_json(tu_data("numpy_rng/manifest.json"));
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files"), *f;
-    int hist[2][8] = {{0}};
+    int hist[2][8] = {{0}}, nfiles = 0;
     cJSON_ArrayForEach(f, files) {
         const char *name = cJSON_GetObjectItemCaseSensitive(f, "file")->valuestring;
         if (strncmp(name, "slow_seed_", 10) != 0 || !strstr(name, "consumed_u8")) continue;
@@ -501,12 +514,14 @@ static void test_slow_seed_files_cover_paths(void **state) {
         assert_non_null(want);
         for (size_t i = 0; i < count; i++) hist[f32][want[i] < 7 ? want[i] : 7]++;
         free(want);
+        nfiles++;
     }
     for (int k = 0; k < 2; k++) {
         assert_true(hist[k][2] > 0); /* wedge accepted */
         assert_true(hist[k][3] > 0); /* wedge rejected once / tail in one round */
         assert_true(hist[k][5] > 0); /* tail needing two rounds */
     }
+    assert_int_equal(nfiles, N_SLOW_SEED_FILES);
     cJSON_Delete(m);
 }
 
@@ -551,7 +566,8 @@ static void test_ddpm_case_noise(void **state) {
         checked++;
     }
     print_message("ddpm noise: %d cases (%d with generator lists)\n", checked, lists);
-    assert_true(checked >= 11 && lists >= 1);
+    assert_int_equal(checked, N_DDPM_CASES);
+    assert_int_equal(lists, 1);
     cJSON_Delete(m);
 }
 

@@ -19,15 +19,8 @@
 #include "rng/torch_cuda.h"
 #include "tensor/half.h"
 
-static char *path_of(const char *file) {
-    static char buf[4096];
-    const char *root = getenv("CDF_RNG_GOLDEN_ROOT");
-    if (root && *root)
-        snprintf(buf, sizeof buf, "%s/philox_rng/%s", root, file);
-    else
-        snprintf(buf, sizeof buf, "%s", tu_data("philox_rng/%s", file));
-    return buf;
-}
+static const char *path_of(const char *file) { return tu_rng_golden("philox_rng", file); }
+
 
 static cJSON *load_manifest(void) {
     char *text = tu_read_text(path_of("manifest.json"));
@@ -162,6 +155,8 @@ static void test_philox_manifest_files(void **state) {
     }
     print_message("philox_rng: %d files (%d raw) bit-exact\n", n, raw);
     assert_true(n > raw && raw > 0);
+    tu_expect_ran("philox_rng files", n, 75);
+    tu_expect_ran("philox_rng raw files", raw, 4);
     cJSON_Delete(m);
 }
 

@@ -14,6 +14,20 @@
 
 static cJSON *g_manifest;
 
+/* How many entries each list of sched_extra/manifest.json holds: every loop
+ * checks it ran exactly that often, so an emptied or truncated manifest (or a
+ * renamed key the loop then finds empty) fails instead of passing. */
+enum {
+    N_LINSPACE = 10,
+    N_SCHEDULES = 6,
+    N_TIMESTEPS = 352,
+    N_TIMESTEPS_TRAILING = 6, /* lists with n+1 entries */
+    N_STEP_CASES = 11,
+    N_STEPS = 33, /* single steps over those cases */
+    N_THRESHOLDS = 12,
+    N_CONFIGS = 4,
+};
+
 static int setup(void **state) {
     (void)state;
     cdf_error err = {0};
@@ -82,12 +96,13 @@ static void test_linspace(void **state) {
         free(want);
         n++;
     }
-    assert_true(n >= 8);
+    assert_int_equal(n, N_LINSPACE);
 }
 
 static void test_schedules(void **state) {
     (void)state;
     const cJSON *it;
+    int n = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(g_manifest, "schedules")) {
         const char *cls = cJSON_GetObjectItem(it, "class")->valuestring;
         const cJSON *config = cJSON_GetObjectItem(it, "config");
@@ -114,7 +129,9 @@ static void test_schedules(void **state) {
         free(ac);
         cdf_scheduler_free(s);
         cdf_sched_config_free(&cfg);
+        n++;
     }
+    assert_int_equal(n, N_SCHEDULES);
 }
 
 static void test_timesteps(void **state) {
@@ -149,13 +166,14 @@ static void test_timesteps(void **state) {
         cdf_sched_config_free(&cfg);
     }
     printf("  %d timestep lists, %d with n+1 entries (trailing)\n", n_cases, n_extra);
-    assert_true(n_extra > 0);
+    assert_int_equal(n_cases, N_TIMESTEPS);
+    assert_int_equal(n_extra, N_TIMESTEPS_TRAILING);
 }
 
 static void test_steps(void **state) {
     (void)state;
     const cJSON *c;
-    int n_steps = 0;
+    int n_steps = 0, n_cases = 0;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(g_manifest, "steps")) {
         const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
         cdf_sched_config cfg;
@@ -215,8 +233,10 @@ static void test_steps(void **state) {
         }
         cdf_scheduler_free(s);
         cdf_sched_config_free(&cfg);
+        n_cases++;
     }
-    assert_true(n_steps >= 30);
+    assert_int_equal(n_cases, N_STEP_CASES);
+    assert_int_equal(n_steps, N_STEPS);
 }
 
 static void test_thresholds(void **state) {
@@ -242,7 +262,7 @@ static void test_thresholds(void **state) {
         free(want);
         k++;
     }
-    assert_true(k >= 9);
+    assert_int_equal(k, N_THRESHOLDS);
 }
 
 static void count_notice(cdf_notice_level level, const char *msg, void *user) {
@@ -298,7 +318,7 @@ static void test_configs(void **state) {
         cdf_sched_config_free(&cfg);
         k++;
     }
-    assert_int_equal(k, 4);
+    assert_int_equal(k, N_CONFIGS);
 }
 
 int main(void) {

@@ -107,6 +107,13 @@ static void assert_config(const cdf_sched_config *cfg, const cJSON *want, const 
 
 static double g_max_err = 0.0;
 static long g_max_ulp = 0;
+/* sd/manifest.json's cases, those with a sigmas list and those whose first
+ * step draws noise: the optional parts are counted too, so a renamed key
+ * cannot skip them silently. */
+#define N_CASES 19
+#define N_WITH_SIGMAS 9
+#define N_WITH_STEP_NOISE 2
+static int g_n_sigmas, g_n_step_noise;
 
 static void run_case(const char *name, const char *dir) {
     cJSON *cj = load_json_py(tu_data("sd/%s/case.json", dir));
@@ -154,6 +161,7 @@ static void run_case(const char *name, const char *dir) {
                 fail_msg("%s: sigma %d is %.9g, want %.9g", name, i, sig[i], t->valuedouble);
             i++;
         }
+        g_n_sigmas++;
     }
     const float init = cdf_scheduler_init_noise_sigma(s);
     if (init != (float)item(cj, "init_noise_sigma")->valuedouble)
@@ -199,6 +207,7 @@ static void run_case(const char *name, const char *dir) {
     cdf_sched_step_opts o = {0.0, -1};
     const int needs = cdf_scheduler_step_needs_noise(s, 0, &o);
     assert_int_equal(needs, step_noise != NULL);
+    g_n_step_noise += needs;
     float *x = malloc(n_lat * 4);
     memcpy(x, lat, n_lat * 4);
     if (cdf_scheduler_step(s, 0, mo, C, x, batch, C, sp, step_noise, &o, &err)) fail_msg("%s: %s", name, err.msg);
@@ -260,7 +269,9 @@ static void test_sd_cases(void **state) {
         n++;
     }
     printf("  %d cases; latents_step1 max error %.3g (%ld ulp)\n", n, g_max_err, g_max_ulp);
-    assert_true(n >= 19);
+    assert_int_equal(n, N_CASES);
+    assert_int_equal(g_n_sigmas, N_WITH_SIGMAS);
+    assert_int_equal(g_n_step_noise, N_WITH_STEP_NOISE);
     cJSON_Delete(man);
 }
 

@@ -12,6 +12,12 @@
 
 static cJSON *g_manifest, *g_torch;
 
+/* sd_extra/manifest.json's cases (rescale, clipskip, eta_ddim, karras_euler) and
+ * manifest_torch.json's (torch_list, torch_single): an emptied or truncated
+ * manifest fails instead of running nothing. */
+#define N_CASES 4
+#define N_TORCH_CASES 2
+
 static void extra_case(void **state) {
     const cJSON *c = *state, *common = cJSON_GetObjectItem(g_manifest, "common"), *it;
     const char *prompts[8], *negs[8];
@@ -114,6 +120,11 @@ int main(void) {
         return 1;
     }
     const cJSON *cases = cJSON_GetObjectItem(g_manifest, "cases"), *tcases = cJSON_GetObjectItem(g_torch, "cases"), *c;
+    if (cJSON_GetArraySize(cases) != N_CASES || cJSON_GetArraySize(tcases) != N_TORCH_CASES) {
+        fprintf(stderr, "sd_extra: %d + %d cases in the manifests, %d + %d expected\n", cJSON_GetArraySize(cases),
+                cJSON_GetArraySize(tcases), N_CASES, N_TORCH_CASES);
+        return 1;
+    }
     int n = cJSON_GetArraySize(cases) + cJSON_GetArraySize(tcases), i = 0;
     struct CMUnitTest *tests = calloc((size_t)n, sizeof *tests);
     cJSON_ArrayForEach(c, cases) {

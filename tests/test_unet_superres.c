@@ -78,6 +78,7 @@ static float *make_sample(const cJSON *man, int *batch, int *ch, int *h, int *w)
     for (size_t i = 0; i < n; i++) x[i] = (float)d[i];
     free(d);
     const cJSON *fv = cJSON_GetObjectItem(smp, "first_values");
+    assert_int_equal(cJSON_GetArraySize(fv), 4); /* the manifest's first 4 sample values */
     for (int i = 0; i < cJSON_GetArraySize(fv); i++)
         if (x[i] != (float)cJSON_GetArrayItem(fv, i)->valuedouble)
             fail_msg("regenerated sample[%d] = %.9g, the reference had %.9g", i, x[i],
@@ -178,8 +179,9 @@ static void count_notice(cdf_notice_level level, const char *msg, void *user) {
     g_notices++;
 }
 
-/* Parses config `cfg_path`, describes it and compares with the state_dict list in `sd_path`. */
-static void check_describe(const char *cfg_path, const char *sd_path, cdf_unet2d_config *cfg) {
+/* Parses config `cfg_path`, describes it and compares with the state_dict list
+ * in `sd_path`, which holds `n_tensors` entries (an emptied list fails). */
+static void check_describe(const char *cfg_path, const char *sd_path, int n_tensors, cdf_unet2d_config *cfg) {
     cdf_error err = {0};
     err.on_notice = count_notice;
     cJSON *cj = NULL;
@@ -193,6 +195,7 @@ static void check_describe(const char *cfg_path, const char *sd_path, cdf_unet2d
     if (cdf_unet2d_describe(cfg, record, l, &err) != CDF_OK) fail_msg("describe %s: %s", cfg_path, err.msg);
     cJSON *sd = load_json(sd_path);
     const cJSON *ts = cJSON_GetObjectItem(sd, "tensors"), *t;
+    assert_int_equal(cJSON_GetArraySize(ts), n_tensors);
     for (int i = 0; i < l->n; i++)
         for (int j = i + 1; j < l->n; j++)
             if (strcmp(l->names[i], l->names[j]) == 0) fail_msg("describe lists %s twice", l->names[i]);
@@ -225,7 +228,7 @@ static void karlo_configs_describe_state_dict(void **state) {
     for (int k = 0; k < 2; k++) {
         snprintf(cfg_path, sizeof cfg_path, "%s", tu_data("../../models/karlo/%s/config.json", names[k]));
         snprintf(sd_path, sizeof sd_path, "%s", tu_data("unclip_extra/superres_state_dict_karlo.json"));
-        check_describe(cfg_path, sd_path, &cfg);
+        check_describe(cfg_path, sd_path, 408, &cfg);
         assert_int_equal(cfg.num_blocks, 4);
         for (int i = 0; i < 4; i++) {
             assert_int_equal(cfg.down_types[i], CDF_BLOCK_RESNET);
@@ -242,7 +245,7 @@ static void karlo_configs_describe_state_dict(void **state) {
     for (int k = 0; k < 2; k++) {
         snprintf(cfg_path, sizeof cfg_path, "%s", tu_data(PIPE "/%s/config.json", k ? "super_res_last" : "super_res_first"));
         snprintf(sd_path, sizeof sd_path, "%s", tu_data("unclip_extra/superres_state_dict_tiny.json"));
-        check_describe(cfg_path, sd_path, &cfg);
+        check_describe(cfg_path, sd_path, 120, &cfg);
         assert_int_equal(cfg.sample_h, 64);
     }
 }

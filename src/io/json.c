@@ -250,6 +250,24 @@ int cdf_json_has(const cJSON *obj, const char *key) {
     return v && !cJSON_IsNull(v);
 }
 
+cdf_status cdf_json_not_null(const cJSON *obj, const char *file, const char *const *keys, cdf_error *err) {
+    for (; *keys; keys++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *keys);
+        if (v && cJSON_IsNull(v))
+            return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field '%s' must not be null", file, *keys);
+    }
+    return CDF_OK;
+}
+
+cdf_status cdf_json_get_flag(const cJSON *obj, const char *file, const char *key, int *out, cdf_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (v && cJSON_IsNull(v)) {
+        *out = 0;
+        return CDF_OK;
+    }
+    return cdf_json_get_bool(obj, file, key, out, err);
+}
+
 static const cJSON *field(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return (v && !cJSON_IsNull(v)) ? v : NULL;

@@ -33,6 +33,14 @@ cdf_status cdf_json_get_double_array(const cJSON *obj, const char *file, const c
                                      cdf_error *err);
 /* 1 when key is present and not null. */
 int cdf_json_has(const cJSON *obj, const char *key);
+/* Fields the model class cannot be built from when they are JSON null
+ * (diffusers/transformers pass None on to torch, which raises): the first
+ * key of `keys` (NULL-terminated) present as null is CDF_ERR_CONFIG
+ * "file: field 'key' must not be null".  Absent keys are fine (defaults). */
+cdf_status cdf_json_not_null(const cJSON *obj, const char *file, const char *const *keys, cdf_error *err);
+/* A bool field with Python truthiness, as diffusers tests `if x`: null is
+ * false; absent keeps *out; anything but true/false/null is CDF_ERR_CONFIG. */
+cdf_status cdf_json_get_flag(const cJSON *obj, const char *file, const char *key, int *out, cdf_error *err);
 
 /* Emits a notice for every key of obj not in `known` (NULL-terminated) and not
  * starting with '_', as diffusers does for config keys a class ignores. */

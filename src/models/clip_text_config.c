@@ -99,6 +99,13 @@ cdf_status cdf_clip_text_config_parse(const cJSON *root, const char *path, cdf_c
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
                              "%s: field 'use_attention_mask' = true: padding attention masks are not supported", path);
 
+    /* transformers passes null on as None, which the model's layers cannot be built from */
+    static const char *const not_null[] = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                                           "num_attention_heads", "max_position_embeddings", "hidden_act",
+                                           "layer_norm_eps", NULL};
+    static const char *const not_null_proj[] = {"projection_dim", NULL};
+    TRY(cdf_json_not_null(root, path, not_null, err));
+    if (cfg->with_projection) TRY(cdf_json_not_null(root, path, not_null_proj, err));
     cfg->vocab_size = 49408;
     cfg->hidden_size = 512;
     cfg->intermediate_size = 2048;

@@ -26,6 +26,10 @@ static const char *const k_known[] = {
     "additional_embeddings", "dropout", "time_embed_act_fn", "norm_in_type", "embedding_proj_norm_type",
     "encoder_hid_proj_type", "added_emb_type", "time_embed_dim", "embedding_proj_dim", "clip_embed_dim", NULL};
 
+/* Keys PriorTransformer cannot be built from when null (torch raises on None). */
+static const char *const k_not_null[] = {"num_attention_heads", "attention_head_dim", "num_layers", "embedding_dim",
+                                         "num_embeddings", "additional_embeddings", "dropout", NULL};
+
 static cdf_status get_int32(const cJSON *root, const char *path, const char *key, int *out, int64_t lo, int64_t hi,
                             cdf_error *err) {
     int64_t v = *out;
@@ -58,6 +62,7 @@ static cdf_status get_optional_type(const cJSON *root, const char *path, const c
 cdf_status cdf_prior_config_parse(const cJSON *root, const char *path, cdf_prior_config *cfg, cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
     TRY(cdf_json_config_class(root, path, "PriorTransformer", k_known, err));
+    TRY(cdf_json_not_null(root, path, k_not_null, err));
 
     cfg->num_attention_heads = 32;
     cfg->attention_head_dim = 64;
@@ -78,6 +83,8 @@ cdf_status cdf_prior_config_parse(const cJSON *root, const char *path, cdf_prior
     cfg->inner = cfg->num_attention_heads * cfg->attention_head_dim;
     double dropout = 0.0;
     TRY(cdf_json_get_double(root, path, "dropout", &dropout, err)); /* training only */
+    if (!(dropout >= 0.0 && dropout <= 1.0)) /* but torch.nn.Dropout raises */
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'dropout' = %g is not in [0, 1]", path, dropout);
 
     const char *act = "silu";
     TRY(cdf_json_get_string(root, path, "time_embed_act_fn", &act, err));

@@ -37,6 +37,8 @@ cdf_status cdf_text_proj_config_parse(const cJSON *root, const char *path, cdf_t
                                       cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
     TRY(cdf_json_config_class(root, path, "UnCLIPTextProjModel", k_known, err));
+    static const char *const not_null[] = {"clip_extra_context_tokens", "clip_embeddings_dim", NULL};
+    TRY(cdf_json_not_null(root, path, not_null, err)); /* None reaches torch.zeros / nn.Linear */
     cfg->clip_extra_context_tokens = 4;
     cfg->clip_embeddings_dim = 768;
     TRY(get_dim(root, path, "clip_extra_context_tokens", 0, &cfg->clip_extra_context_tokens, err));

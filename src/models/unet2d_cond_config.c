@@ -25,6 +25,13 @@ static const char *const k_known[] = {
     "projection_class_embeddings_input_dim", "attention_type", "class_embeddings_concat",
     "mid_block_only_cross_attention", "cross_attention_norm", "addition_embed_type_num_heads", NULL};
 
+/* Keys UNet2DConditionModel cannot be built from when null (torch raises on None). */
+static const char *const k_not_null[] = {
+    "in_channels", "out_channels", "freq_shift", "down_block_types", "up_block_types", "block_out_channels",
+    "only_cross_attention", "layers_per_block", "downsample_padding", "mid_block_scale_factor", "dropout", "act_fn",
+    "norm_eps", "cross_attention_dim", "transformer_layers_per_block", "resnet_out_scale_factor",
+    "time_embedding_type", "conv_in_kernel", "conv_out_kernel", NULL};
+
 /* Fields SD 1.x/2.x leave at their default; another value is not supported. */
 static cdf_status must_be_null(const cJSON *root, const char *path, const char *key, cdf_error *err) {
     if (!cdf_json_has(root, key)) return CDF_OK;
@@ -158,6 +165,7 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
                                         cdf_error *err) {
     memset(c, 0, sizeof *c);
     TRY(cdf_json_config_class(root, path, "UNet2DConditionModel", k_known, err));
+    TRY(cdf_json_not_null(root, path, k_not_null, err));
 
     const cJSON *ss = cJSON_GetObjectItemCaseSensitive(root, "sample_size");
     if (ss && cJSON_IsArray(ss)) {
@@ -173,10 +181,12 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     c->in_channels = c->out_channels = 4;
     TRY(int_or_list(root, path, "in_channels", 1, &c->in_channels, 1, err));
     TRY(int_or_list(root, path, "out_channels", 1, &c->out_channels, 1, err));
-    TRY(cdf_json_get_bool(root, path, "center_input_sample", &c->center_input_sample, err));
+    TRY(cdf_json_get_flag(root, path, "center_input_sample", &c->center_input_sample, err));
     c->flip_sin_to_cos = 1;
-    TRY(cdf_json_get_bool(root, path, "flip_sin_to_cos", &c->flip_sin_to_cos, err));
+    TRY(cdf_json_get_flag(root, path, "flip_sin_to_cos", &c->flip_sin_to_cos, err));
     TRY(cdf_json_get_double(root, path, "freq_shift", &c->freq_shift, err));
+    if (!isfinite(c->freq_shift))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'freq_shift' must be a finite number", path);
 
     int nd = 0, nu = 0;
     static const char *const down_names[4] = {"DownBlock2D", "CrossAttnDownBlock2D", "ResnetDownsampleBlock2D",
@@ -229,16 +239,21 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     c->mid_only_cross = mid_oc >= 0 ? mid_oc : (oca && cJSON_IsBool(oca) ? cJSON_IsTrue(oca) : 0);
     if (c->mid_only_cross && c->mid_type == CDF_UNETC_MID_CROSS)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
-                             "%s: only-cross-attention in UNetMidBlock2DCrossAttn is not supported", path);
+                             "%s: field '%s' = true: only-cross-attention in UNetMidBlock2DCrossAttn is not supported",
+                             path, mid_oc >= 0 ? "mid_block_only_cross_attention" : "only_cross_attention");
     TRY(int_or_list(root, path, "layers_per_block", nd, c->layers_per_block, 1, err));
     c->downsample_padding = 1;
     TRY(int_or_list(root, path, "downsample_padding", 1, &c->downsample_padding, 0, err));
     c->mid_block_scale_factor = 1.0;
     TRY(cdf_json_get_double(root, path, "mid_block_scale_factor", &c->mid_block_scale_factor, err));
-    if (c->mid_block_scale_factor == 0.0)
-        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'mid_block_scale_factor' must not be 0", path);
-    TRY(act_field(root, path, "act_fn", "silu", &c->act_fn, err));
-    if (c->act_fn == CDF_ACT_NONE) c->act_fn = CDF_ACT_SILU;
+    if (c->mid_block_scale_factor == 0.0 || !isfinite(c->mid_block_scale_factor))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'mid_block_scale_factor' must be a finite non-zero number",
+                             path);
+    double dropout = 0.0; /* inference: no effect, but torch.nn.Dropout raises outside [0, 1] */
+    TRY(cdf_json_get_double(root, path, "dropout", &dropout, err));
+    if (!(dropout >= 0.0 && dropout <= 1.0))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'dropout' = %g is not in [0, 1]", path, dropout);
+    TRY(act_field(root, path, "act_fn", "silu", &c->act_fn, err)); /* null: refused above (k_not_null) */
     const cJSON *ng = cJSON_GetObjectItemCaseSensitive(root, "norm_num_groups");
     if (ng && cJSON_IsNull(ng))
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: field 'norm_num_groups' = null is not supported", path);
@@ -246,7 +261,8 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     TRY(int_or_list(root, path, "norm_num_groups", 1, &c->norm_num_groups, 1, err));
     c->norm_eps = 1e-5;
     TRY(cdf_json_get_double(root, path, "norm_eps", &c->norm_eps, err));
-    if (!(c->norm_eps > 0)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'norm_eps' must be positive", path);
+    if (!(c->norm_eps > 0) || !isfinite(c->norm_eps))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'norm_eps' must be a positive finite number", path);
     TRY(int_or_list(root, path, "cross_attention_dim", nd, c->cross_attention_dim, 1, err));
     TRY(int_or_list(root, path, "transformer_layers_per_block", nd, c->transformer_layers, 1, err));
     TRY(must_be_null(root, path, "reverse_transformer_layers_per_block", err));
@@ -260,7 +276,7 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
                              "%s: field 'num_attention_heads' must be null (diffusers rejects it for this class)", path);
     TRY(int_or_list(root, path, "attention_head_dim", nd, c->heads, 1, err));
     TRY(must_be_false(root, path, "dual_cross_attention", err));
-    TRY(cdf_json_get_bool(root, path, "use_linear_projection", &c->use_linear_projection, err));
+    TRY(cdf_json_get_flag(root, path, "use_linear_projection", &c->use_linear_projection, err));
     const char *cet = NULL;
     TRY(cdf_json_get_string(root, path, "class_embed_type", &cet, err));
     if (cet && strcmp(cet, "identity") != 0)
@@ -272,7 +288,7 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     TRY(must_be_null(root, path, "addition_time_embed_dim", err));
     /* diffusers builds a class nn.Embedding from num_class_embeds only when class_embed_type is null */
     if (!cet) TRY(must_be_null(root, path, "num_class_embeds", err));
-    TRY(cdf_json_get_bool(root, path, "upcast_attention", &c->upcast_attention, err));
+    TRY(cdf_json_get_flag(root, path, "upcast_attention", &c->upcast_attention, err));
     const char *rts = "default";
     TRY(cdf_json_get_string(root, path, "resnet_time_scale_shift", &rts, err));
     if (!rts || (strcmp(rts, "default") && strcmp(rts, "scale_shift")))
@@ -280,7 +296,7 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
                              path, rts ? rts : "null");
     c->scale_shift = strcmp(rts, "scale_shift") == 0;
     /* both only reach Resnet*sample / SimpleCrossAttn blocks (and skip_time_act the SimpleCrossAttn mid block) */
-    TRY(cdf_json_get_bool(root, path, "resnet_skip_time_act", &c->skip_time_act, err));
+    TRY(cdf_json_get_flag(root, path, "resnet_skip_time_act", &c->skip_time_act, err));
     c->resnet_out_scale_factor = 1.0;
     TRY(cdf_json_get_double(root, path, "resnet_out_scale_factor", &c->resnet_out_scale_factor, err));
     if (c->resnet_out_scale_factor == 0.0 || !isfinite(c->resnet_out_scale_factor))

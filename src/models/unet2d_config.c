@@ -14,6 +14,12 @@ static const char *const k_known[] = {
     "norm_eps", "resnet_time_scale_shift", "add_attention", "class_embed_type", "num_class_embeds",
     "num_train_timesteps", NULL};
 
+/* Keys UNet2DModel cannot be built from when null (torch raises on None). */
+static const char *const k_not_null[] = {
+    "in_channels", "out_channels", "time_embedding_type", "freq_shift", "down_block_types", "up_block_types",
+    "block_out_channels", "layers_per_block", "mid_block_scale_factor", "downsample_padding", "dropout", "act_fn",
+    "norm_eps", "resnet_time_scale_shift", NULL};
+
 /* Block types diffusers' get_down_block/get_up_block know but this build does not run. */
 static const char *const k_other_down[] = {"CrossAttnDownBlock2D", "SimpleCrossAttnDownBlock2D",
                                            "SkipDownBlock2D", "AttnSkipDownBlock2D", "DownEncoderBlock2D",
@@ -105,6 +111,7 @@ static cdf_status get_int32(const cJSON *root, const char *path, const char *key
 cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet2d_config *cfg, cdf_error *err) {
     memset(cfg, 0, sizeof *cfg);
     TRY(cdf_json_config_class(root, path, "UNet2DModel", k_known, err));
+    TRY(cdf_json_not_null(root, path, k_not_null, err));
 
     /* sample_size: null, int, or [h, w] */
     const cJSON *ss = cJSON_GetObjectItemCaseSensitive(root, "sample_size");
@@ -127,15 +134,17 @@ cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet
     cfg->out_channels = 3;
     TRY(get_int32(root, path, "in_channels", &cfg->in_channels, 1, 4096, err));
     TRY(get_int32(root, path, "out_channels", &cfg->out_channels, 1, 4096, err));
-    TRY(cdf_json_get_bool(root, path, "center_input_sample", &cfg->center_input_sample, err));
+    TRY(cdf_json_get_flag(root, path, "center_input_sample", &cfg->center_input_sample, err));
     static const char *const temb[] = {"positional", "fourier", "learned", NULL};
     int ti = 0;
     TRY(get_choice(root, path, "time_embedding_type", "positional", temb, &ti, err));
     cfg->time_embedding_type = (cdf_time_emb)ti;
     cfg->freq_shift = 0;
     TRY(cdf_json_get_double(root, path, "freq_shift", &cfg->freq_shift, err));
+    if (!isfinite(cfg->freq_shift))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'freq_shift' must be a finite number", path);
     cfg->flip_sin_to_cos = 1;
-    TRY(cdf_json_get_bool(root, path, "flip_sin_to_cos", &cfg->flip_sin_to_cos, err));
+    TRY(cdf_json_get_flag(root, path, "flip_sin_to_cos", &cfg->flip_sin_to_cos, err));
 
     int nd = 0, nu = 0;
     TRY(parse_blocks(root, path, "down_block_types", 1, cfg->down_types, &nd, err));
@@ -179,6 +188,8 @@ cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet
     TRY(get_choice(root, path, "downsample_type", "conv", samp, &cfg->downsample_resnet, err));
     TRY(get_choice(root, path, "upsample_type", "conv", samp, &cfg->upsample_resnet, err));
     TRY(cdf_json_get_double(root, path, "dropout", &cfg->dropout, err));
+    if (!(cfg->dropout >= 0.0 && cfg->dropout <= 1.0)) /* torch.nn.Dropout raises */
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'dropout' = %g is not in [0, 1]", path, cfg->dropout);
     const char *act = "silu";
     TRY(cdf_json_get_string(root, path, "act_fn", &act, err));
     cfg->act_fn = cdf_act_from_name(act ? act : "silu");
@@ -200,7 +211,8 @@ cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet
     TRY(get_int32(root, path, "attn_norm_num_groups", &cfg->attn_norm_num_groups, 1, 65536, err));
     cfg->norm_eps = 1e-5;
     TRY(cdf_json_get_double(root, path, "norm_eps", &cfg->norm_eps, err));
-    if (!(cfg->norm_eps > 0.0)) return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'norm_eps' must be positive", path);
+    if (!(cfg->norm_eps > 0.0) || !isfinite(cfg->norm_eps))
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: field 'norm_eps' must be a positive finite number", path);
     static const char *const rts[] = {"default", "scale_shift", NULL};
     const char *rv = NULL;
     TRY(cdf_json_get_string(root, path, "resnet_time_scale_shift", &rv, err));
@@ -209,7 +221,7 @@ cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet
                              "%s: field 'resnet_time_scale_shift' = \"spatial\" is not supported", path);
     TRY(get_choice(root, path, "resnet_time_scale_shift", "default", rts, &cfg->scale_shift, err));
     cfg->add_attention = 1;
-    TRY(cdf_json_get_bool(root, path, "add_attention", &cfg->add_attention, err));
+    TRY(cdf_json_get_flag(root, path, "add_attention", &cfg->add_attention, err));
     const char *cet = NULL;
     TRY(cdf_json_get_string(root, path, "class_embed_type", &cet, err));
     if (cet)
@@ -238,8 +250,15 @@ cdf_status cdf_unet2d_config_parse(const cJSON *root, const char *path, cdf_unet
                                  "%s: attention_head_dim = %d is larger than block_out_channels[%d] = %d", path,
                                  cfg->attention_head_dim, i, c);
     }
+    /* the mid block's attention GroupNorm (nn.GroupNorm raises) */
+    if (cfg->add_attention && cfg->attn_norm_num_groups && cfg->block_out_channels[nd - 1] % cfg->attn_norm_num_groups)
+        return cdf_error_set(err, CDF_ERR_CONFIG,
+                             "%s: field 'attn_norm_num_groups' = %d does not divide block_out_channels[%d] = %d", path,
+                             cfg->attn_norm_num_groups, nd - 1, cfg->block_out_channels[nd - 1]);
     if (cfg->time_embedding_type == CDF_TEMB_POSITIONAL && cfg->block_out_channels[0] % 2)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: positional embedding of odd width %d is not supported",
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                             "%s: field 'block_out_channels'[0] = %d: a positional time embedding of odd width is not "
+                             "supported",
                              path, cfg->block_out_channels[0]);
     return CDF_OK;
 }

@@ -58,15 +58,6 @@ static cdf_status get_int32(const cJSON *root, const char *path, const char *key
     return CDF_OK;
 }
 
-/* Python truthiness of a bool field: null counts as false (diffusers tests `if x`). */
-static cdf_status get_flag(const cJSON *root, const char *path, const char *key, int *out, cdf_error *err) {
-    if (is_null(root, key)) {
-        *out = 0;
-        return CDF_OK;
-    }
-    return cdf_json_get_bool(root, path, key, out, err);
-}
-
 /* One list of block types: all must be `want` (after diffusers strips "UNetRes"). */
 static cdf_status parse_blocks(const cJSON *root, const char *path, const char *key, const char *want,
                                const char *const *others, int *n, cdf_error *err) {
@@ -203,11 +194,11 @@ cdf_status cdf_vae_config_parse(const cJSON *root, const char *path, cdf_vae_con
     if (fu && cJSON_IsNumber(fu))
         cfg->force_upcast = fu->valuedouble != 0.0;
     else
-        TRY(get_flag(root, path, "force_upcast", &cfg->force_upcast, err));
+        TRY(cdf_json_get_flag(root, path, "force_upcast", &cfg->force_upcast, err));
     cfg->use_quant_conv = cfg->use_post_quant_conv = cfg->mid_block_add_attention = 1;
-    TRY(get_flag(root, path, "use_quant_conv", &cfg->use_quant_conv, err));
-    TRY(get_flag(root, path, "use_post_quant_conv", &cfg->use_post_quant_conv, err));
-    TRY(get_flag(root, path, "mid_block_add_attention", &cfg->mid_block_add_attention, err));
+    TRY(cdf_json_get_flag(root, path, "use_quant_conv", &cfg->use_quant_conv, err));
+    TRY(cdf_json_get_flag(root, path, "use_post_quant_conv", &cfg->use_post_quant_conv, err));
+    TRY(cdf_json_get_flag(root, path, "mid_block_add_attention", &cfg->mid_block_add_attention, err));
 
     /* Structural checks diffusers would hit as torch errors. */
     for (int i = 0; i < cfg->num_blocks; i++)

@@ -93,8 +93,8 @@ static cdf_status resolve_class(const char *cls, const char *path, cdf_pipeline_
             for (int i = 0; i < k_families[f]->n_classes && used < sizeof list; i++)
                 used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
                                          k_families[f]->classes[i].name);
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: pipeline class \"%s\" is not supported (%s)", path, cls,
-                             list);
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                             "%s: field '_class_name': pipeline class \"%s\" is not supported (%s)", path, cls, list);
     }
     *out = c;
     if (want == CDF_PIPELINE_AUTO || want == c->kind) return CDF_OK;

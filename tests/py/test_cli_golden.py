@@ -20,6 +20,12 @@ except ImportError:
 CLI, DATA = sys.argv[1], sys.argv[2]
 failures = []
 passes = []
+# What tests/data holds and this script runs: each loop counts its cases, so an
+# emptied or truncated folder (or a filter that skips everything) fails.
+N_DDPM_CASES, N_DDPM_SYNTHETIC = 11, 1  # the synthetic full-size case is left to the C golden test
+N_REPEAT_CASES = 2  # ddim_batch4_gen_list, ddpm_10step: threads / PNG repeatability
+N_SD_CASES, N_SD_PROMPTS = 3, 3
+ran = {"ddpm": 0, "synthetic": 0, "repeat": 0, "randn": 0, "sd": 0, "tokenize": 0}
 
 
 def check(cond, what):
@@ -61,6 +67,7 @@ with tempfile.TemporaryDirectory() as tmp:
         case = json.load(open(os.path.join(cdir, "case.json")))
         model = case["model"].split("/")[-1]
         if "weight_seed" in case.get("weights", ""):
+            ran["synthetic"] += 1
             continue  # synthetic full-size model: covered by the C golden test
         mdir = os.path.join(DATA, "ddpm", "models", model)
         call = case["call"]
@@ -77,6 +84,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(p.returncode == 0, name + ": generate exits 0")
         if p.returncode:
             continue
+        ran["ddpm"] += 1
         img = np.load(out)
         ref = np.fromfile(os.path.join(cdir, "image.bin"), dtype=np.float32).reshape(case["files"]["image"]["shape"])
         check(img.dtype == np.float32 and img.shape == ref.shape, name + ": .npy is float32 %s" % (ref.shape,))
@@ -89,6 +97,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(abs(float(line[0].split()[1]) - exp) / exp <= max(case["tolerance"]["abs_sum_rtol"], 2e-7),
               name + ": abs_sum %s vs reference %s" % (line[0].split()[1], case["abs_sum_np_float32_repr"]))
         if name in ("ddim_batch4_gen_list", "ddpm_10step"):
+            ran["repeat"] += 1
             out1 = os.path.join(tmp, name + "_t1.npy")
             run(args + ["--out", out1, "--threads", "1"])
             check(open(out, "rb").read() == open(out1, "rb").read(), name + ": --threads 1 and 2 give identical bytes")
@@ -107,6 +116,7 @@ with tempfile.TemporaryDirectory() as tmp:
         run(rargs)
         got = np.load(os.path.join(tmp, "n.npy"))
         check(got.tobytes() == noise.tobytes(), name + ": randn gives the initial noise bit for bit")
+        ran["randn"] += 1
 
     # Stable Diffusion through the CLI: image vs golden, threads 1 vs 2, tokenize ids
     for name in ("sched_EulerA", "seeddoc_gen_seeds0to3_nipp4", "negative_prompt_ddim_8steps"):
@@ -135,6 +145,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(p2.returncode == 0 and p1.returncode == 0, name + ": SD generate exits 0")
         if p2.returncode or p1.returncode:
             continue
+        ran["sd"] += 1
         img = np.load(o2)
         ref = np.fromfile(os.path.join(cdir, "image.f32.bin"), dtype=np.float32).reshape(case["arrays"]["image"]["shape"])
         err = float(np.abs(img.astype(np.float64) - ref).max())
@@ -145,6 +156,13 @@ with tempfile.TemporaryDirectory() as tmp:
             t = run(["tokenize", pipe, pr])
             ids = [int(x) for x in t.stdout.split()]
             check(ids == case["token_ids"]["cond"][i], name + ": tokenize gives the pipeline's ids")
+            ran["tokenize"] += 1
+
+want = {"ddpm": N_DDPM_CASES - N_DDPM_SYNTHETIC, "synthetic": N_DDPM_SYNTHETIC, "repeat": N_REPEAT_CASES,
+        "randn": N_DDPM_CASES - N_DDPM_SYNTHETIC, "sd": N_SD_CASES, "tokenize": N_SD_PROMPTS}
+check(len(cases) == N_DDPM_CASES, "%d ddpm case folders, %d expected" % (len(cases), N_DDPM_CASES))
+for k in want:
+    check(ran[k] == want[k], "%s: %d ran, %d expected" % (k, ran[k], want[k]))
 
 print("%d passed, %d failed" % (len(passes), len(failures)))
 sys.exit(1 if failures else 0)

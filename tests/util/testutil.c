@@ -66,3 +66,22 @@ void tu_rmtree(const char *path) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", path);
 }
+
+const char *tu_rng_golden(const char *folder, const char *file) {
+    static char buf[4096];
+    const char *root = getenv("CDF_RNG_GOLDEN_ROOT");
+    if (root && *root)
+        snprintf(buf, sizeof buf, "%s/%s/%s", root, folder, file);
+    else
+        snprintf(buf, sizeof buf, "%s", tu_data("%s/%s", folder, file));
+    return buf;
+}
+
+void tu_expect_ran(const char *what, int n, int in_tree) {
+    const char *root = getenv("CDF_RNG_GOLDEN_ROOT");
+    if (root && *root) {
+        if (n <= 0) fail_msg("%s: nothing ran from %s", what, root);
+    } else if (n != in_tree) {
+        fail_msg("%s: %d ran, tests/data holds %d", what, n, in_tree);
+    }
+}

@@ -22,4 +22,12 @@ double tu_max_abs_diff_f32(const float *a, const float *b, size_t n);
 char *tu_tmpdir(void);
 void tu_rmtree(const char *path);
 
+/* An RNG golden file: $CDF_RNG_GOLDEN_ROOT/<folder>/<file> when that is set
+ * (a held-back golden set), else tests/data/<folder>/<file> (static buffer). */
+const char *tu_rng_golden(const char *folder, const char *file);
+/* A loop over golden data ran n times: exactly `in_tree` for tests/data (an
+ * emptied or truncated manifest, or a renamed field the loop skips, fails);
+ * a held-back set under CDF_RNG_GOLDEN_ROOT has its own size, but never none. */
+void tu_expect_ran(const char *what, int n, int in_tree);
+
 #endif
