@@ -16,6 +16,9 @@ static void help(void) {
            "give the same image, bit for bit on the same build and CPU.  Any generation option given\n"
            "here replaces the recorded one, e.g. --prompt to keep the picture's noise with a changed\n"
            "prompt.  A warning is printed when the weights differ from those recorded.\n"
+           "A grid is written in its recorded shape, and a file written with --separate gives\n"
+           "that one image of its batch again (the whole batch is generated, as the noise of an\n"
+           "image depends on the draws before it); --grid or --separate choose another layout.\n"
            "Default output: IMAGE.regen.png.\n\n%s",
            gp_help());
 }
@@ -60,9 +63,24 @@ int cmd_regenerate(int argc, char **argv) {
         return CLI_EXIT_FAIL;
     }
     const char *hash = NULL;
+    int rec_r = 0, rec_c = 0;
     cJSON *h = cJSON_GetObjectItemCaseSensitive(rec.owned, "weights_hash");
     if (cJSON_IsString(h)) hash = h->valuestring;
     cdf_free(json);
+    /* the recorded layout (a grid's shape, or which image of the batch a
+     * --separate file holds), used for a PNG unless --grid or --separate
+     * choose another */
+    cJSON *grid = cJSON_GetObjectItemCaseSensitive(rec.owned, "grid");
+    cJSON *index = cJSON_GetObjectItemCaseSensitive(rec.owned, "image_index");
+    int bad_grid = grid && (!cJSON_IsString(grid) || out_parse_grid(grid->valuestring, &rec_r, &rec_c));
+    int bad_index = index && !(cJSON_IsNumber(index) && index->valuedouble >= 0 && index->valuedouble < GP_MAX_LIST * 4096.0 &&
+                               index->valuedouble == (double)(int)index->valuedouble);
+    if (bad_grid || bad_index) {
+        fprintf(stderr, "cdiffusers %s: error: %s: the recorded %s is not valid\n", CMD, pos[0],
+                bad_grid ? "\"grid\" (RxC)" : "\"image_index\"");
+        gp_free(&rec);
+        return CLI_EXIT_FAIL;
+    }
     rec.model = pos[1];
     gp_override(&rec, &over);
     char defout[4200];
@@ -70,6 +88,13 @@ int cmd_regenerate(int argc, char **argv) {
         size_t L = strlen(pos[0]);
         snprintf(defout, sizeof defout, "%.*s.regen.png", (int)(L > 4 ? L - 4 : L), pos[0]);
         oo.out = defout;
+    }
+    if (!oo.grid_r && !oo.separate && cli_has_ext(oo.out, ".png")) {
+        if (grid) {
+            oo.grid_r = rec_r;
+            oo.grid_c = rec_c;
+        }
+        if (index) oo.pick = (int)index->valuedouble + 1;
     }
     out_check(CMD, &oo);
     int rc = run_generation(CMD, &rec, &oo, hash);

@@ -223,7 +223,7 @@ static void add_strings(cJSON *obj, const char *key, const char *const *v, int n
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
 }
 
-char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
+cJSON *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
                  const char *os_seed, const char *weights_hash) {
     cJSON *j = cJSON_CreateObject();
     cdf_pipeline_kind kind = cdf_pipeline_get_kind(pipe);
@@ -271,10 +271,11 @@ char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_genera
     else
         add_strings(j, "seeds", &os_seed, 1);
     if (weights_hash) cJSON_AddStringToObject(j, "weights_hash", weights_hash);
-    cJSON_AddStringToObject(j, "cdiffusers", CDF_VERSION_STRING);
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return s;
+    if (!cJSON_AddStringToObject(j, "cdiffusers", CDF_VERSION_STRING)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
 }
 
 static int get_str(cJSON *j, const char *k, const char **out) {

@@ -60,8 +60,9 @@ void gp_to_options(const gen_params *p, cdf_generate_options *o);
  * non-empty lists): regenerate's overrides of the recorded parameters. */
 void gp_override(gen_params *dst, const gen_params *src);
 /* JSON for the PNG: p plus what the run resolved (pipeline, scheduler and
- * its config, size, seeds used, weights hash).  malloc'd. */
-char *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
+ * its config, size, seeds used, weights hash).  The caller owns the object
+ * (cJSON_Delete); NULL when out of memory. */
+cJSON *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_generate_options *o, int height, int width,
                  const char *os_seed, const char *weights_hash);
 /* Fills p from such JSON; 0 on success, else a message in err. */
 int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen);

@@ -11,18 +11,23 @@
 #include "io/npy.h"
 #include "io/png.h"
 
+int out_parse_grid(const char *g, int *rows, int *cols) {
+    char *x = NULL;
+    long r = strtol(g, &x, 10);
+    long c = x && (*x == 'x' || *x == 'X') ? strtol(x + 1, &x, 10) : 0;
+    if (r < 1 || c < 1 || *x || r > 4096 || c > 4096) return -1;
+    *rows = (int)r;
+    *cols = (int)c;
+    return 0;
+}
+
 int out_option(out_opts *oo, cli_args *a) {
     if (!strcmp(a->name, "out")) {
         oo->out = cli_value(a);
     } else if (!strcmp(a->name, "grid")) {
         const char *g = cli_value(a);
-        char *x = NULL;
-        long r = strtol(g, &x, 10);
-        long c = x && (*x == 'x' || *x == 'X') ? strtol(x + 1, &x, 10) : 0;
-        if (r < 1 || c < 1 || *x || r > 4096 || c > 4096)
+        if (out_parse_grid(g, &oo->grid_r, &oo->grid_c))
             cli_usage_error(a->cmd, "--grid must look like 2x2 (got '%s')", g);
-        oo->grid_r = (int)r;
-        oo->grid_c = (int)c;
     } else if (!strcmp(a->name, "separate")) {
         oo->separate = 1;
     } else if (!strcmp(a->name, "quiet")) {
@@ -86,16 +91,32 @@ static void check_kind_options(const char *cmd, const gen_params *p, cdf_pipelin
                              "--scheduler, --height/--width, --eta, --batch-size, --clip-skip)");
 }
 
-static void write_png(const char *cmd, const char *path, const cdf_image *img, const char *params) {
+/* params plus the layout of this file ("grid": "RxC" for a grid, "image_index"
+ * for one image of the batch), so that regenerate writes the same file. */
+static void write_png(const char *cmd, const char *path, const cdf_image *img, cJSON *params, const char *grid,
+                      int index) {
+    cJSON_DeleteItemFromObjectCaseSensitive(params, "grid");
+    cJSON_DeleteItemFromObjectCaseSensitive(params, "image_index");
+    int ok = (!grid || cJSON_AddStringToObject(params, "grid", grid)) &&
+             (index < 0 || cJSON_AddNumberToObject(params, "image_index", index));
+    char *text = ok ? cJSON_PrintUnformatted(params) : NULL;
+    if (!text) {
+        fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);
+        exit(CLI_EXIT_FAIL);
+    }
     const char *keys[2] = {"parameters", "Software"};
-    const char *vals[2] = {params, "cdiffusers " CDF_VERSION_STRING};
+    const char *vals[2] = {text, "cdiffusers " CDF_VERSION_STRING};
     cdf_error err = {0};
-    if (cdf_png_write(path, img, keys, vals, 2, &err)) cli_fail(cmd, &err);
+    int rc = cdf_png_write(path, img, keys, vals, 2, &err);
+    free(text);
+    if (rc) cli_fail(cmd, &err);
 }
 
-static void write_images(const char *cmd, const out_opts *oo, const cdf_tensor *img, const char *params) {
+static void write_images(const char *cmd, const out_opts *oo, const cdf_tensor *img, cJSON *params) {
     int B = (int)img->shape[0], H = (int)img->shape[1], W = (int)img->shape[2], C = (int)img->shape[3];
     cdf_error err = {0};
+    if (oo->pick > B)
+        cli_usage_error(cmd, "the image is number %d of its batch, but this run makes %d image(s)", oo->pick - 1, B);
     cdf_image *ims = calloc((size_t)B, sizeof *ims);
     if (!ims) {
         fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);
@@ -104,14 +125,16 @@ static void write_images(const char *cmd, const out_opts *oo, const cdf_tensor *
     for (int b = 0; b < B; b++)
         if (cdf_image_from_f32((const float *)img->data + (size_t)b * H * W * C, H, W, C, &ims[b], &err))
             cli_fail(cmd, &err);
-    if (B == 1) {
-        write_png(cmd, oo->out, &ims[0], params);
+    if (oo->pick) {
+        write_png(cmd, oo->out, &ims[oo->pick - 1], params, NULL, oo->pick - 1);
+    } else if (B == 1) {
+        write_png(cmd, oo->out, &ims[0], params, NULL, -1);
     } else if (oo->separate) {
         size_t L = strlen(oo->out);
         for (int b = 0; b < B; b++) {
             char path[4200];
             snprintf(path, sizeof path, "%.*s-%d.png", (int)(L - 4), oo->out, b);
-            write_png(cmd, path, &ims[b], params);
+            write_png(cmd, path, &ims[b], params, NULL, b);
         }
     } else {
         int r = oo->grid_r, c = oo->grid_c;
@@ -119,7 +142,9 @@ static void write_images(const char *cmd, const out_opts *oo, const cdf_tensor *
         if (r * c < B) cli_usage_error(cmd, "--grid %dx%d has fewer cells than the %d images", r, c, B);
         cdf_image g;
         if (cdf_image_grid(ims, B, r, c, &g, &err)) cli_fail(cmd, &err);
-        write_png(cmd, oo->out, &g, params);
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%d", r, c);
+        write_png(cmd, oo->out, &g, params, shape, -1);
         cdf_image_free(&g);
     }
     for (int b = 0; b < B; b++) cdf_image_free(&ims[b]);
@@ -191,13 +216,13 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
         if (!o.prior_num_inference_steps) o.prior_num_inference_steps = 25;
         if (!o.decoder_num_inference_steps) o.decoder_num_inference_steps = 25;
         if (!o.super_res_num_inference_steps) o.super_res_num_inference_steps = 7;
-        char *params = gp_to_json(p, pipe, &o, (int)img.shape[1], (int)img.shape[2], os_seed, hash);
+        cJSON *params = gp_to_json(p, pipe, &o, (int)img.shape[1], (int)img.shape[2], os_seed, hash);
         if (!params) {
             fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);
             return CLI_EXIT_FAIL;
         }
         write_images(cmd, oo, &img, params);
-        free(params);
+        cJSON_Delete(params);
     }
     cdf_tensor_free(&img);
     for (int i = 0; i < p->nseeds; i++) cdf_generator_free(gens[i]);

@@ -10,9 +10,12 @@ typedef struct out_opts {
     const char *out;     /* .png / .npy or NULL */
     int grid_r, grid_c;  /* 0: near-square */
     int separate;        /* numbered PNG files */
+    int pick;            /* 1 + the index of the one image to write (regenerate of a --separate file); 0: all */
     int quiet;           /* no progress bar */
 } out_opts;
 
+/* "RxC" (both in 1..4096) into rows and columns; -1 when it is not that. */
+int out_parse_grid(const char *g, int *rows, int *cols);
 /* Parses the output options (--out, --grid, --separate, --quiet); 0 if not one. */
 int out_option(out_opts *oo, cli_args *a);
 /* Checks out/grid/separate together (usage errors exit). */

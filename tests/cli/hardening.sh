@@ -124,6 +124,11 @@ for spec in '"steps": 0' '"steps": 1e300' '"steps": -3' '"steps": 2.5' '"steps":
   mkpng "$T/p.png" "{$P, $spec}"
   expect "regenerate with $spec" "parameter|range|steps" -- "$CLI" regenerate "$T/p.png" "$FAST" --out "$T/o/out.png"
 done
+for spec in '"grid": "0x2"' '"grid": "2x"' '"grid": 4' '"image_index": -1' '"image_index": 1.5' '"image_index": "1"' \
+            '"image_index": 3'; do
+  mkpng "$T/p.png" "{$P, \"steps\": 2, $spec}"
+  expect "regenerate with $spec" "grid|image_index|number 3 of its batch" -- "$CLI" regenerate "$T/p.png" "$FAST" --out "$T/o/out.png"
+done
 mkpng "$T/p.png" '{"model": "m", "pipeline": "DDIMPipeline", "seeds": [], "steps": 2}'
 expect "regenerate with no seeds" "seeds" -- "$CLI" regenerate "$T/p.png" "$FAST" --out "$T/o/out.png"
 mkpng "$T/p.png" '[1, 2]'
