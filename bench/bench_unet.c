@@ -116,7 +116,6 @@ int main(int argc, char **argv) {
 
     cdf_exec ex;
     cdf_exec_init(&ex, (int)threads, &err);
-    cdf_exec_apply_threads(&ex);
     cdf_status s = cdf_unet2d_forward(&ex, m, sample, (int)batch, h, w, tstep, out); /* warm-up */
     for (long r = 0; !s && r < reps; r++) {
         double a = now_s();

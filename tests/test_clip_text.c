@@ -397,7 +397,6 @@ static void test_golden_cases(void **state) {
     cdf_error err = {0};
     cdf_exec ex;
     cdf_exec_init(&ex, 2, &err);
-    cdf_exec_apply_threads(&ex);
     int checked_f16 = 0, checked_f32 = 0;
     for (int i = 0; i < n; i++) {
         sd_case c;
@@ -507,7 +506,6 @@ static void check_invariance(const char *dir, int vocab, int seq, int batch) {
     cdf_exec ex1, ex2;
     cdf_exec_init(&ex1, 1, &err);
     cdf_exec_init(&ex2, 2, &err);
-    cdf_exec_apply_threads(&ex2);
     assert_int_equal(cdf_clip_text_forward(&ex2, m, ids, batch, seq, 0, all2), CDF_OK);
     assert_int_equal(cdf_clip_text_forward(&ex1, m, ids, batch, seq, 0, all1), CDF_OK);
     assert_memory_equal(all1, all2, sizeof(float) * batch * rs);

@@ -1,5 +1,6 @@
-/* The fast float32 kernels (tiled OpenBLAS GEMM, im2col convolution, group
- * norm, softmax, upsampling, activations) against plain reference kernels and
+/* The fast float32 kernels (convolution as a GEMM over the implicit im2col,
+ * group norm, softmax, upsampling, activations; the GEMM itself is in
+ * test_gemm.c) against plain reference kernels and
  * double-precision formulas, plus the project's determinism guarantees at the
  * kernel level: bitwise identical results for 1, 2 and 3 threads, and image k
  * of a batch identical to the same image run alone. */
@@ -48,149 +49,6 @@ static float *copy_buf(const float *src, size_t n) {
     return p;
 }
 
-/* ---- GEMM ---- */
-
-typedef struct gemm_case {
-    int ta, tb, m, n, k;
-    int pad_a, pad_b, pad_c; /* extra row stride beyond the minimum */
-    float alpha, beta;
-} gemm_case;
-
-/* Stored shape of op(X) = X^T or X: rows x cols as stored. */
-static void stored_dims(int trans, int rows_op, int cols_op, int *rows, int *cols) {
-    *rows = trans ? cols_op : rows_op;
-    *cols = trans ? rows_op : cols_op;
-}
-
-/* Runs one case through cdf_sgemm and cdf_sgemm_ref on the same inputs and
- * checks every element against a bound relative to alpha*sum|a||b| + |beta c|,
- * and that C's padding columns are untouched. */
-static void check_gemm_case(const gemm_case *gc, rng *r, cdf_exec *ex) {
-    int ar, ac, br, bc;
-    stored_dims(gc->ta, gc->m, gc->k, &ar, &ac);
-    stored_dims(gc->tb, gc->k, gc->n, &br, &bc);
-    int lda = ac + gc->pad_a, ldb = bc + gc->pad_b, ldc = gc->n + gc->pad_c;
-    size_t na = (size_t)ar * lda, nb = (size_t)br * ldb, nc = (size_t)gc->m * ldc;
-    float *a = rand_buf(r, na, -1.0f, 1.0f);
-    float *b = rand_buf(r, nb, -1.0f, 1.0f);
-    float *c0 = rand_buf(r, nc, -2.0f, 2.0f);
-    if (gc->beta == 0.0f)
-        for (size_t i = 0; i < nc; i++) c0[i] = NAN; /* beta 0: C is write-only (BLAS semantics) */
-    float *cf = copy_buf(c0, nc), *cr = copy_buf(c0, nc);
-    cdf_sgemm(ex, gc->ta, gc->tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, cf, ldc);
-    cdf_sgemm_ref(gc->ta, gc->tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, cr, ldc);
-    for (int i = 0; i < gc->m; i++) {
-        for (int j = 0; j < gc->n; j++) {
-            double s = 0, exact = 0;
-            for (int p = 0; p < gc->k; p++) {
-                double av = gc->ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
-                double bv = gc->tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
-                s += fabs(av * bv);
-                exact += av * bv;
-            }
-            double cprev = gc->beta == 0.0f ? 0.0 : (double)c0[(size_t)i * ldc + j];
-            double bound = fabs((double)gc->alpha) * s + fabs((double)gc->beta * cprev);
-            double tol = (gc->k + 4) * (double)FLT_EPSILON * bound + 1e-30;
-            double f = cf[(size_t)i * ldc + j], rf = cr[(size_t)i * ldc + j];
-            double ex64 = (double)gc->alpha * exact + (double)gc->beta * cprev;
-            if (!(fabs(f - rf) <= tol) || !(fabs(f - ex64) <= tol))
-                fail_msg("gemm ta=%d tb=%d m=%d n=%d k=%d lda=%d ldb=%d ldc=%d alpha=%g beta=%g: C[%d,%d] fast %.9g "
-                         "ref %.9g exact %.9g (tol %.3g)",
-                         gc->ta, gc->tb, gc->m, gc->n, gc->k, lda, ldb, ldc, gc->alpha, gc->beta, i, j, f, rf, ex64,
-                         tol);
-        }
-        /* padding of C (the rest of a wider matrix, e.g. other attention heads) is untouched */
-        for (int j = gc->n; j < ldc; j++) {
-            size_t o = (size_t)i * ldc + j;
-            if (memcmp(&cf[o], &c0[o], sizeof(float)) != 0)
-                fail_msg("gemm m=%d n=%d k=%d: C padding column %d of row %d was written", gc->m, gc->n, gc->k, j, i);
-        }
-    }
-    free(a);
-    free(b);
-    free(c0);
-    free(cf);
-    free(cr);
-}
-
-static void gemm_vs_ref(void **state) {
-    (void)state;
-    cdf_error err = {0};
-    cdf_exec ex;
-    cdf_exec_init(&ex, 2, &err);
-    cdf_exec_apply_threads(&ex);
-    rng r = {12345};
-    static const gemm_case cases[] = {
-        /* tiny and degenerate */
-        {0, 0, 1, 1, 1, 0, 0, 0, 1.0f, 0.0f},
-        {0, 0, 1, 7, 13, 0, 0, 0, 1.0f, 0.0f},
-        {0, 1, 5, 1, 33, 0, 0, 0, 1.0f, 1.0f},
-        {1, 0, 3, 4, 1, 0, 0, 0, -0.5f, 1.0f},
-        /* every transpose combination, odd sizes, alpha != 1, beta 0 and 1 */
-        {0, 0, 37, 45, 29, 0, 0, 0, 1.0f, 0.0f},
-        {0, 1, 37, 45, 29, 0, 0, 0, 0.125f, 0.0f},
-        {1, 0, 37, 45, 29, 0, 0, 0, 1.0f, 1.0f},
-        {1, 1, 37, 45, 29, 0, 0, 0, -1.7f, 1.0f},
-        /* strided views: sub-matrices of wider rows (attention heads of a [rows, heads*dim] buffer) */
-        {0, 1, 64, 64, 8, 24, 24, 0, 0.35355339f, 0.0f},   /* Q_h K_h^T scaled */
-        {0, 0, 64, 8, 64, 0, 24, 24, 1.0f, 0.0f},          /* P V_h into a head slot of the output */
-        {1, 1, 19, 23, 17, 5, 3, 7, 2.0f, 1.0f},
-        {1, 0, 40, 33, 50, 9, 11, 13, 1.0f, 0.0f},
-        /* crossing the 128 x 256 output tiles (one thread and threaded paths) */
-        {0, 0, 127, 255, 16, 0, 0, 0, 1.0f, 0.0f},
-        {0, 0, 128, 256, 16, 0, 0, 0, 1.0f, 0.0f},
-        {0, 0, 129, 257, 40, 0, 0, 0, 1.0f, 0.0f},
-        {0, 1, 257, 513, 24, 3, 5, 7, 0.5f, 1.0f},
-        {1, 0, 300, 260, 20, 1, 2, 3, 1.0f, 0.0f},
-        {1, 1, 131, 520, 33, 0, 0, 4, -1.0f, 1.0f},
-        {0, 0, 260, 300, 300, 0, 0, 0, 1.0f, 0.0f},  /* m*n*k > 1M: the threaded tile loop */
-        {0, 1, 129, 700, 64, 16, 16, 16, 1.0f, 1.0f},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_gemm_case(&cases[i], &r, &ex);
-    cdf_exec_release(&ex);
-}
-
-/* cdf_sgemm must give the same bytes whatever ex->threads is. */
-static void gemm_thread_invariance(void **state) {
-    (void)state;
-    rng r = {777};
-    static const gemm_case cases[] = {
-        {0, 0, 300, 600, 64, 0, 0, 0, 1.0f, 0.0f},
-        {0, 1, 257, 513, 96, 8, 8, 8, 0.7f, 1.0f},
-        {1, 0, 384, 520, 48, 0, 3, 0, 1.0f, 0.0f},
-        {1, 1, 130, 1030, 40, 2, 0, 1, 1.0f, 1.0f},
-        {0, 0, 129, 257, 1024, 0, 0, 0, 1.0f, 0.0f}, /* long K */
-    };
-    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-        const gemm_case *gc = &cases[ci];
-        int ar, ac, br, bc;
-        stored_dims(gc->ta, gc->m, gc->k, &ar, &ac);
-        stored_dims(gc->tb, gc->k, gc->n, &br, &bc);
-        int lda = ac + gc->pad_a, ldb = bc + gc->pad_b, ldc = gc->n + gc->pad_c;
-        size_t nc = (size_t)gc->m * ldc;
-        float *a = rand_buf(&r, (size_t)ar * lda, -1.0f, 1.0f);
-        float *b = rand_buf(&r, (size_t)br * ldb, -1.0f, 1.0f);
-        float *c0 = rand_buf(&r, nc, -1.0f, 1.0f);
-        assert_true((double)gc->m * gc->n * gc->k >= (double)(1 << 20)); /* large enough to be threaded */
-        float *out[3];
-        for (int t = 0; t < 3; t++) {
-            cdf_error err = {0};
-            cdf_exec ex;
-            cdf_exec_init(&ex, t + 1, &err);
-            cdf_exec_apply_threads(&ex);
-            out[t] = copy_buf(c0, nc);
-            cdf_sgemm(&ex, gc->ta, gc->tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, out[t], ldc);
-            cdf_exec_release(&ex);
-        }
-        if (memcmp(out[0], out[1], nc * sizeof(float)) != 0) fail_msg("gemm case %zu: 1 vs 2 threads differ", ci);
-        if (memcmp(out[0], out[2], nc * sizeof(float)) != 0) fail_msg("gemm case %zu: 1 vs 3 threads differ", ci);
-        for (int t = 0; t < 3; t++) free(out[t]);
-        free(a);
-        free(b);
-        free(c0);
-    }
-}
-
 /* ---- convolution ---- */
 
 typedef struct conv_case {
@@ -218,7 +76,6 @@ static void conv_vs_ref(void **state) {
     cdf_error err = {0};
     cdf_exec ex;
     cdf_exec_init(&ex, 2, &err);
-    cdf_exec_apply_threads(&ex);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const conv_case *c = &cases[ci];
         int ho = conv_out(c->h, c->pt, c->pb, c->k, c->stride), wo = conv_out(c->w, c->pl, c->pr, c->k, c->stride);
@@ -300,7 +157,6 @@ static void conv_batch_and_threads(void **state) {
             cdf_error err = {0};
             cdf_exec ex;
             cdf_exec_init(&ex, t + 1, &err);
-            cdf_exec_apply_threads(&ex);
             y[t] = malloc(per_y * c->batch * sizeof(float));
             assert_non_null(y[t]);
             assert_int_equal(cdf_conv2d_f32(&ex, x, c->batch, c->cin, c->h, c->w, wt, bias, c->cout, c->k, c->k,
@@ -575,8 +431,6 @@ static void upsample_exact(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gemm_vs_ref),
-        cmocka_unit_test(gemm_thread_invariance),
         cmocka_unit_test(conv_vs_ref),
         cmocka_unit_test(conv_batch_and_threads),
         cmocka_unit_test(activations_vs_double),

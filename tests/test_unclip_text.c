@@ -88,7 +88,6 @@ static void *model_arr(const cJSON *e, size_t elsize, size_t *count) {
 static void exec2(cdf_exec *ex1, cdf_exec *ex2, cdf_error *err) {
     cdf_exec_init(ex1, 1, err);
     cdf_exec_init(ex2, 2, err);
-    cdf_exec_apply_threads(ex2);
 }
 
 /* --------------------------------------------- CLIPTextModelWithProjection */

@@ -25,7 +25,6 @@ static int run(const char *pipe, const float *x, int batch, int h, int w, double
     }
     cdf_exec ex;
     cdf_exec_init(&ex, threads, &err);
-    cdf_exec_apply_threads(&ex);
     cdf_status s = cdf_unet2d_cond_forward(&ex, m, x, batch, h, w, t, ctx, seq, out);
     if (s) fprintf(stderr, "forward: %s\n", err.msg);
     cdf_exec_release(&ex);

@@ -42,7 +42,6 @@ static void run(const cdf_unet2d_cond *m, const float *x, int batch, int h, int 
     cdf_error err = {0};
     cdf_exec ex;
     cdf_exec_init(&ex, threads, &err);
-    cdf_exec_apply_threads(&ex);
     cdf_unetc_extra extra = {labels, mask};
     cdf_status s = cdf_unet2d_cond_forward_ext(&ex, m, x, batch, h, w, t, ctx, seq, &extra, out);
     cdf_exec_release(&ex);

@@ -226,7 +226,6 @@ static float *run_dir(const char *dir, const char *variant) {
     if (try_load(dir, variant, &m, &err) != CDF_OK) fail_msg("loading %s: %s", dir, err.msg);
     cdf_exec ex;
     cdf_exec_init(&ex, 1, &err);
-    cdf_exec_apply_threads(&ex);
     float *out = malloc(G_N * sizeof *out);
     assert_non_null(out);
     if (cdf_unet2d_forward(&ex, m, g_noise, 1, G_H, G_W, g_t, out) != CDF_OK) fail_msg("forward %s: %s", dir, err.msg);

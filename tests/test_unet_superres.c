@@ -50,7 +50,6 @@ static void run_unet(const cdf_unet2d *m, int threads, const float *x, int batch
     cdf_error err = {0};
     cdf_exec ex;
     cdf_exec_init(&ex, threads, &err);
-    cdf_exec_apply_threads(&ex);
     cdf_status s = cdf_unet2d_forward(&ex, m, x, batch, h, w, t, out);
     cdf_exec_release(&ex);
     if (s) fail_msg("UNet forward (t %lld): %s", (long long)t, err.msg);

@@ -67,7 +67,6 @@ static void run_vae(const cdf_vae *m, int threads, int encode, const float *in, 
     cdf_error err = {0};
     cdf_exec ex;
     cdf_exec_init(&ex, threads, &err);
-    cdf_exec_apply_threads(&ex);
     cdf_status s = encode ? cdf_vae_encode(&ex, m, in, batch, h, w, out) : cdf_vae_decode(&ex, m, in, batch, h, w, out);
     cdf_exec_release(&ex);
     if (s) fail_msg("VAE %s: %s", encode ? "encode" : "decode", err.msg);

@@ -257,7 +257,6 @@ int main(int argc, char **argv) {
     pthread_create(&smp.th, NULL, sampler_main, &smp);
     c.smp = &smp;
     cdf_exec_init(&c.ex, threads, &c.err);
-    cdf_exec_apply_threads(&c.ex);
     char sub[4096];
     int rc = 0;
 

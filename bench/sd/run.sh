@@ -36,10 +36,9 @@ export OMP_WAIT_POLICY=PASSIVE
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$BUILD" -j2 >/dev/null; }
 
 BENCH="$BUILD/bench_sd"
-OBLAS=$(ls -d /usr/include/*/openblas-openmp 2>/dev/null | head -n1 || true)
 gcc -O2 -std=c11 -Wall -Wextra -Wshadow -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fopenmp \
-    -I"$ROOT/include" -I"$ROOT/src" ${OBLAS:+-I"$OBLAS"} "$HERE/bench_sd.c" "$BUILD/libcdiffusers.a" \
-    -lcjson -lpng -lopenblas -lunistring -lm -lpthread -o "$BENCH"
+    -I"$ROOT/include" -I"$ROOT/src" "$HERE/bench_sd.c" "$BUILD/libcdiffusers.a" \
+    -lcjson -lpng -lunistring -lm -lpthread -o "$BENCH"
 
 HZ=$(getconf CLK_TCK)
 # machine-wide busy CPU seconds: user nice system irq softirq steal

@@ -143,7 +143,7 @@ cdf_status cdf_resnet2d_forward(cdf_exec *ex, const cdf_resnet2d *m, const float
         if (!(tact = cdf_buf(ex, (size_t)batch * m->temb)) || !(t = cdf_buf(ex, (size_t)batch * tdim))) goto fail;
         memcpy(tact, temb, sizeof(float) * (size_t)batch * m->temb);
         if (!m->skip_time_act) cdf_activate(ex, tact, (size_t)batch * m->temb, m->act);
-        if ((s = cdf_linear_forward(ex, &m->time_emb_proj, tact, batch, 1, t))) goto fail;
+        if ((s = cdf_linear_forward(ex, &m->time_emb_proj, tact, batch, t))) goto fail;
     }
     if (!m->scale_shift) {
         if (t) cdf_add_channel_bias(ex, h2, t, batch, m->cout, hw);
@@ -214,12 +214,12 @@ cdf_status cdf_attn2d_forward(cdf_exec *ex, const cdf_attn2d *m, float *x, int b
             memcpy(hn, xb, sizeof(float) * (size_t)c * hw);
         }
         cdf_transpose(ex, hn, 1, c, n, ht); /* ht: [hw, c] */
-        if ((s = cdf_linear_forward(ex, &m->to_q, ht, n, 0, q))) goto done; /* [hw, inner] */
-        if ((s = cdf_linear_forward(ex, &m->to_k, ht, n, 0, k))) goto done;
-        if ((s = cdf_linear_forward(ex, &m->to_v, ht, n, 0, v))) goto done;
+        if ((s = cdf_linear_forward(ex, &m->to_q, ht, n, q))) goto done; /* [hw, inner] */
+        if ((s = cdf_linear_forward(ex, &m->to_k, ht, n, k))) goto done;
+        if ((s = cdf_linear_forward(ex, &m->to_v, ht, n, v))) goto done;
         if ((s = cdf_attention(ex, q, inner, k, inner, v, inner, o, inner, n, n, m->heads, m->dim_head, scale, 0)))
             goto done;
-        if ((s = cdf_linear_forward(ex, &m->to_out, o, n, 0, proj))) goto done; /* [hw, c] */
+        if ((s = cdf_linear_forward(ex, &m->to_out, o, n, proj))) goto done; /* [hw, c] */
         cdf_transpose(ex, proj, 1, n, c, hn); /* hn: [c, hw] */
         float r = m->rescale_output_factor;
         int64_t tot = (int64_t)c * hw;

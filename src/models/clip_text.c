@@ -147,17 +147,10 @@ const cdf_clip_text_config *cdf_clip_text_get_config(const cdf_clip_text *m) { r
 
 static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM; }
 
-/* y[b] = x[b] @ W^T + bias for each sequence b: one GEMM per sequence
- * (batch invariance), the weights converted once.  x: [batch, seq, in];
- * y: [batch, seq, out]. */
+/* y = x @ W^T + bias over every token of the batch (a row's result never
+ * depends on the other rows).  x: [batch, seq, in]; y: [batch, seq, out]. */
 static cdf_status linear_seq(cdf_exec *ex, const cdf_linear *lin, const float *x, int batch, int seq, float *y) {
-    const float *w = cdf_param_f32(ex, &lin->weight, 0);
-    if (!w) return nomem(ex);
-    const float *b = NULL;
-    if (lin->bias.t && !(b = cdf_param_f32(ex, &lin->bias, 2))) return nomem(ex);
-    for (int i = 0; i < batch; i++)
-        cdf_linear_f32(ex, x + (size_t)i * seq * lin->in, seq, lin->in, w, b, lin->out, y + (size_t)i * seq * lin->out);
-    return CDF_OK;
+    return cdf_linear_forward(ex, lin, x, batch * seq, y);
 }
 
 /* Work buffers of one forward pass. */
@@ -194,7 +187,7 @@ static cdf_status layer_forward(cdf_exec *ex, const cdf_clip_text *m, const cdf_
     TRY(linear_seq(ex, &L->v_proj, w->a, batch, seq, w->v));
     for (int b = 0; b < batch; b++) {
         size_t off = (size_t)b * seq * hid;
-        cdf_causal_attention(ex, w->q + off, w->k + off, w->v + off, seq, heads, hd, w->sc, w->a + off);
+        TRY(cdf_causal_attention(ex, w->q + off, w->k + off, w->v + off, seq, heads, hd, w->sc, w->a + off));
     }
     TRY(linear_seq(ex, &L->out_proj, w->a, batch, seq, w->o));
     cdf_add_inplace(ex, h, w->o, n);
@@ -288,13 +281,12 @@ cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, cons
     if (batch > 0 && !text_embeds) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL text_embeds output");
     TRY(cdf_clip_text_forward(ex, m, ids, batch, seq, 0, hidden));
     if (batch == 0) return CDF_OK;
-    const float *w = cdf_param_f32(ex, &m->text_projection, 0); /* [projection_dim, hidden] */
-    if (!w) return nomem(ex);
+    const cdf_st_tensor *w = m->text_projection.t; /* [projection_dim, hidden] */
     int hid = c->hidden_size;
     for (int b = 0; b < batch; b++) {
         int pos = pooled_position(c, ids + (size_t)b * seq, seq);
-        cdf_linear_rows_f32(ex, hidden + ((size_t)b * seq + (size_t)pos) * hid, 1, hid, w, NULL, c->projection_dim,
-                            text_embeds + (size_t)b * c->projection_dim);
+        TRY(cdf_linear_any(ex, hidden + ((size_t)b * seq + (size_t)pos) * hid, 1, hid, w->data, w->dtype, NULL,
+                       c->projection_dim, text_embeds + (size_t)b * c->projection_dim));
     }
     return CDF_OK;
 }

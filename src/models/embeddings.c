@@ -37,10 +37,10 @@ cdf_status cdf_time_mlp_forward(cdf_exec *ex, const cdf_time_mlp *m, const float
     int out = m->linear_1.out;
     float *h = cdf_buf(ex, (size_t)batch * out);
     if (!h) return ex->err->status;
-    cdf_status s = cdf_linear_forward(ex, &m->linear_1, x, batch, 1, h);
+    cdf_status s = cdf_linear_forward(ex, &m->linear_1, x, batch, h);
     if (!s) {
         cdf_activate(ex, h, (size_t)batch * out, (cdf_act)m->act);
-        s = cdf_linear_forward(ex, &m->linear_2, h, batch, 1, y);
+        s = cdf_linear_forward(ex, &m->linear_2, h, batch, y);
     }
     if (!s) cdf_activate(ex, y, (size_t)batch * out, (cdf_act)m->post_act);
     cdf_aligned_free(h);

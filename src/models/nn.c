@@ -151,28 +151,20 @@ static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->
 
 cdf_status cdf_conv2d_forward_pad(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w,
                                   int pad_t, int pad_l, int pad_b, int pad_r, float *y) {
-    const float *wt = cdf_param_f32(ex, &m->weight, 0);
-    if (!wt) return nomem(ex);
     const float *b = NULL;
     if (m->bias.t && !(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
-    return cdf_conv2d_f32(ex, x, batch, m->cin, h, w, wt, b, m->cout, m->k, m->k, m->stride, pad_t, pad_l, pad_b, pad_r,
-                      y);
+    return cdf_conv2d_any(ex, x, batch, m->cin, h, w, m->weight.t->data, m->weight.t->dtype, b, m->cout, m->k, m->k,
+                      m->stride, pad_t, pad_l, pad_b, pad_r, y);
 }
 
 cdf_status cdf_conv2d_forward(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w, float *y) {
     return cdf_conv2d_forward_pad(ex, m, x, batch, h, w, m->pad, m->pad, m->pad, m->pad, y);
 }
 
-cdf_status cdf_linear_forward(cdf_exec *ex, const cdf_linear *m, const float *x, int rows, int per_row, float *y) {
-    const float *wt = cdf_param_f32(ex, &m->weight, 0);
-    if (!wt) return nomem(ex);
+cdf_status cdf_linear_forward(cdf_exec *ex, const cdf_linear *m, const float *x, int rows, float *y) {
     const float *b = NULL;
     if (m->bias.t && !(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
-    if (per_row)
-        cdf_linear_rows_f32(ex, x, rows, m->in, wt, b, m->out, y);
-    else
-        cdf_linear_f32(ex, x, rows, m->in, wt, b, m->out, y);
-    return CDF_OK;
+    return cdf_linear_any(ex, x, rows, m->in, m->weight.t->data, m->weight.t->dtype, b, m->out, y);
 }
 
 cdf_status cdf_groupnorm_forward(cdf_exec *ex, const cdf_groupnorm *m, const float *x, int batch, int64_t hw,

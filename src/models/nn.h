@@ -1,7 +1,8 @@
 /* Leaf modules (Conv2d, Linear, GroupNorm) as views of checkpoint tensors,
  * and the loader that walks checkpoint names ("down_blocks.0.resnets.1.conv1")
- * with strict shape checks.  Weights stay in the file's dtype in the mmap;
- * kernels get float32 through cdf_param_f32. */
+ * with strict shape checks.  Weights stay in the file's dtype in the mmap:
+ * convolutions and linear layers read them as they are (the GEMM converts
+ * while packing), other modules get float32 through cdf_param_f32. */
 #ifndef CDF_MODELS_NN_H
 #define CDF_MODELS_NN_H
 
@@ -89,8 +90,9 @@ cdf_status cdf_conv2d_forward(cdf_exec *ex, const cdf_conv2d *m, const float *x,
 /* Same with explicit top/left/bottom/right padding. */
 cdf_status cdf_conv2d_forward_pad(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w,
                                   int pad_t, int pad_l, int pad_b, int pad_r, float *y);
-/* x: [rows, in] -> y: [rows, out]; per_row: one GEMM per row (batch invariance). */
-cdf_status cdf_linear_forward(cdf_exec *ex, const cdf_linear *m, const float *x, int rows, int per_row, float *y);
+/* x: [rows, in] -> y: [rows, out].  Each row's result does not depend on the
+ * other rows (cdf_gemm's contract), so batches may share one call. */
+cdf_status cdf_linear_forward(cdf_exec *ex, const cdf_linear *m, const float *x, int rows, float *y);
 /* x, y: [batch, channels, hw] (may alias); act applied after the affine. */
 cdf_status cdf_groupnorm_forward(cdf_exec *ex, const cdf_groupnorm *m, const float *x, int batch, int64_t hw,
                                  cdf_act act, float *y);

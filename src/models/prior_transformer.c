@@ -237,15 +237,14 @@ const cdf_weights *cdf_prior_weights(const cdf_prior *m) { return m->weights; }
 
 static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM; }
 
-/* For each of `batch` groups: y[g] [rows, out] = x[g] [rows, in] @ W^T + b as
- * one GEMM per group (batch invariance); groups xs / ys floats apart. */
+/* For each of `batch` groups: y[g] [rows, out] = x[g] [rows, in] @ W^T + b;
+ * groups xs / ys floats apart. */
 static cdf_status linear_groups(cdf_exec *ex, const cdf_linear *lin, const float *x, size_t xs, int batch, int rows,
                                 float *y, size_t ys) {
-    const float *w = cdf_param_f32(ex, &lin->weight, 0);
-    if (!w) return nomem(ex);
-    const float *b = NULL;
-    if (lin->bias.t && !(b = cdf_param_f32(ex, &lin->bias, 2))) return nomem(ex);
-    for (int g = 0; g < batch; g++) cdf_linear_f32(ex, x + (size_t)g * xs, rows, lin->in, w, b, lin->out, y + (size_t)g * ys);
+    for (int g = 0; g < batch; g++) {
+        cdf_status s = cdf_linear_forward(ex, lin, x + (size_t)g * xs, rows, y + (size_t)g * ys);
+        if (s) return s;
+    }
     return CDF_OK;
 }
 
@@ -306,7 +305,7 @@ static cdf_status embed_tokens(cdf_exec *ex, const cdf_prior *m, const float *la
         TRY(cdf_layernorm_forward(ex, &m->embedding_proj_norm, proj_emb, batch, w->row));
         pe = w->row;
     }
-    TRY(cdf_linear_forward(ex, &m->embedding_proj, pe, batch, 1, w->o)); /* [batch, inner] */
+    TRY(cdf_linear_forward(ex, &m->embedding_proj, pe, batch, w->o)); /* [batch, inner] */
     for (int b = 0; b < batch; b++) memcpy(w->h + (size_t)b * tok + (size_t)seq * inner, w->o + (size_t)b * inner, inner * sizeof(float));
     /* token seq+1: time embedding (the same timestep for every row: computed once) */
     cdf_timestep_embedding(t, inner, 1, 0.0, w->row);
@@ -314,7 +313,7 @@ static cdf_status embed_tokens(cdf_exec *ex, const cdf_prior *m, const float *la
     for (int b = 0; b < batch; b++)
         memcpy(w->h + (size_t)b * tok + (size_t)(seq + 1) * inner, w->o, inner * sizeof(float));
     /* token seq+2: proj_in(latents) */
-    TRY(cdf_linear_forward(ex, &m->proj_in, latents, batch, 1, w->o));
+    TRY(cdf_linear_forward(ex, &m->proj_in, latents, batch, w->o));
     for (int b = 0; b < batch; b++)
         memcpy(w->h + (size_t)b * tok + (size_t)(seq + 2) * inner, w->o + (size_t)b * inner, inner * sizeof(float));
     /* token seq+3: prd_embedding */
@@ -397,7 +396,7 @@ cdf_status cdf_prior_forward(cdf_exec *ex, const cdf_prior *m, const float *late
     for (int b = 0; b < batch; b++)
         memcpy(w.nrm + (size_t)b * inner, w.h + ((size_t)b * T + (size_t)(T - 1)) * inner, inner * sizeof(float));
     if ((s = cdf_layernorm_forward(ex, &m->norm_out, w.nrm, batch, w.nrm))) goto done;
-    s = cdf_linear_forward(ex, &m->proj_to_clip_embeddings, w.nrm, batch, 1, out);
+    s = cdf_linear_forward(ex, &m->proj_to_clip_embeddings, w.nrm, batch, out);
 done:
     work_free(&w);
     return s;

@@ -71,12 +71,12 @@ cdf_status cdf_simple_attn_forward(cdf_exec *ex, const cdf_simple_attn *m, float
         const float *cb = ctx + (size_t)b * seq * m->cross_dim; /* [seq, cross] */
         if ((s = cdf_groupnorm_forward(ex, &m->group_norm, xb, 1, hw, CDF_ACT_NONE, gn))) goto done;
         cdf_transpose(ex, gn, 1, c, n, ht);
-        if ((s = cdf_linear_forward(ex, &m->to_q, ht, n, 0, q))) goto done;
-        if ((s = cdf_linear_forward(ex, &m->add_k_proj, cb, seq, 0, k))) goto done;
-        if ((s = cdf_linear_forward(ex, &m->add_v_proj, cb, seq, 0, v))) goto done;
+        if ((s = cdf_linear_forward(ex, &m->to_q, ht, n, q))) goto done;
+        if ((s = cdf_linear_forward(ex, &m->add_k_proj, cb, seq, k))) goto done;
+        if ((s = cdf_linear_forward(ex, &m->add_v_proj, cb, seq, v))) goto done;
         if (!m->only_cross) {
-            if ((s = cdf_linear_forward(ex, &m->to_k, ht, n, 0, k + (size_t)seq * inner))) goto done;
-            if ((s = cdf_linear_forward(ex, &m->to_v, ht, n, 0, v + (size_t)seq * inner))) goto done;
+            if ((s = cdf_linear_forward(ex, &m->to_k, ht, n, k + (size_t)seq * inner))) goto done;
+            if ((s = cdf_linear_forward(ex, &m->to_v, ht, n, v + (size_t)seq * inner))) goto done;
         }
         if (brow) {
             const float *bb = bias + (size_t)b * seq;
@@ -91,7 +91,7 @@ cdf_status cdf_simple_attn_forward(cdf_exec *ex, const cdf_simple_attn *m, float
                       : cdf_attention(ex, q, inner, k, inner, v, inner, o, inner, n, nkv, m->heads, m->dim_head, scale,
                                       0)))
             goto done;
-        if ((s = cdf_linear_forward(ex, &m->to_out, o, n, 0, proj))) goto done; /* [hw, c] */
+        if ((s = cdf_linear_forward(ex, &m->to_out, o, n, proj))) goto done; /* [hw, c] */
         cdf_transpose(ex, proj, 1, n, c, gn);                                   /* gn: [c, hw] */
         int64_t tot = (int64_t)c * hw;
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)tot)) schedule(static)

@@ -142,13 +142,13 @@ cdf_status cdf_text_proj_forward(cdf_exec *ex, const cdf_text_proj *m, const flo
     memcpy(img + (size_t)(rows - batch) * clip, image_emb, (size_t)batch * clip * sizeof(float));
 
     /* additive_clip_time_embeddings = image part + prompt part */
-    if ((s = cdf_linear_forward(ex, &m->embedding_proj, prompt_embeds, rows, 1, out_time))) goto done;
-    if ((s = cdf_linear_forward(ex, &m->image_to_time, img, rows, 1, tt))) goto done;
+    if ((s = cdf_linear_forward(ex, &m->embedding_proj, prompt_embeds, rows, out_time))) goto done;
+    if ((s = cdf_linear_forward(ex, &m->image_to_time, img, rows, tt))) goto done;
     size_t nt = (size_t)rows * c->time_embed_dim;
     for (size_t i = 0; i < nt; i++) out_time[i] = tt[i] + out_time[i];
 
     /* extra context tokens: [rows, extra*cross] read as (rows, cross, extra), permuted to (rows, extra, cross) */
-    if ((s = cdf_linear_forward(ex, &m->extra_tokens_proj, img, rows, 1, et))) goto done;
+    if ((s = cdf_linear_forward(ex, &m->extra_tokens_proj, img, rows, et))) goto done;
     for (int r = 0; r < rows; r++) {
         const float *er = et + (size_t)r * extra * cross;
         float *orow = out_hidden + (size_t)r * ntok * cross;
@@ -157,15 +157,10 @@ cdf_status cdf_text_proj_forward(cdf_exec *ex, const cdf_text_proj *m, const flo
     }
     if (seq == 0) goto done;
     /* text tokens: LayerNorm(encoder_hidden_states_proj(text_hidden)), one GEMM per row's sequence */
-    const float *w = cdf_param_f32(ex, &m->encoder_hidden_states_proj.weight, 0);
-    const float *bias = w ? cdf_param_f32(ex, &m->encoder_hidden_states_proj.bias, 2) : NULL;
-    if (!w || !bias) {
-        s = nomem(ex);
-        goto done;
-    }
     for (int r = 0; r < rows; r++)
-        cdf_linear_f32(ex, text_hidden + (size_t)r * seq * clip, seq, clip, w, bias, cross,
-                       out_hidden + ((size_t)r * ntok + extra) * cross);
+        if ((s = cdf_linear_forward(ex, &m->encoder_hidden_states_proj, text_hidden + (size_t)r * seq * clip, seq,
+                                    out_hidden + ((size_t)r * ntok + extra) * cross)))
+            goto done;
     for (int r = 0; r < rows; r++) {
         float *th = out_hidden + ((size_t)r * ntok + extra) * cross;
         if ((s = cdf_layernorm_forward(ex, &m->text_norm, th, seq, th))) goto done;

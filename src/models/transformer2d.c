@@ -38,13 +38,13 @@ static cdf_status attn_forward(cdf_exec *ex, const cdf_attention_mod *a, const f
         s = ex->err->status;
         goto done;
     }
-    if ((s = cdf_linear_forward(ex, &a->to_q, x, n, 0, q))) goto done;
-    if ((s = cdf_linear_forward(ex, &a->to_k, ctx, mkv, 0, k))) goto done;
-    if ((s = cdf_linear_forward(ex, &a->to_v, ctx, mkv, 0, v))) goto done;
+    if ((s = cdf_linear_forward(ex, &a->to_q, x, n, q))) goto done;
+    if ((s = cdf_linear_forward(ex, &a->to_k, ctx, mkv, k))) goto done;
+    if ((s = cdf_linear_forward(ex, &a->to_v, ctx, mkv, v))) goto done;
     float scale = (float)pow((double)a->dim_head, -0.5);
     if ((s = cdf_attention(ex, q, inner, k, inner, v, inner, o, inner, n, mkv, a->heads, a->dim_head, scale, 0)))
         goto done;
-    s = cdf_linear_forward(ex, &a->to_out, o, n, 0, y);
+    s = cdf_linear_forward(ex, &a->to_out, o, n, y);
 done:
     cdf_aligned_free(q);
     cdf_aligned_free(k);
@@ -110,9 +110,9 @@ static cdf_status block_forward(cdf_exec *ex, const cdf_transformer_block *b, fl
     TRY(attn_forward(ex, &b->attn2, nrm, n, ctx, seq, tmp));
     for (size_t i = 0; i < nd; i++) h[i] = tmp[i] + h[i];
     TRY(cdf_layernorm_forward(ex, &b->norm3, h, n, nrm));
-    TRY(cdf_linear_forward(ex, &b->ff_proj, nrm, n, 0, ffh)); /* [n, 2*inner] */
+    TRY(cdf_linear_forward(ex, &b->ff_proj, nrm, n, ffh)); /* [n, 2*inner] */
     cdf_geglu(ex, ffh, n, b->ff_inner, ffh + (size_t)n * 2 * b->ff_inner); /* after the projection */
-    TRY(cdf_linear_forward(ex, &b->ff_out, ffh + (size_t)n * 2 * b->ff_inner, n, 0, tmp));
+    TRY(cdf_linear_forward(ex, &b->ff_out, ffh + (size_t)n * 2 * b->ff_inner, n, tmp));
     for (size_t i = 0; i < nd; i++) h[i] = tmp[i] + h[i];
     return CDF_OK;
 }
@@ -140,7 +140,7 @@ cdf_status cdf_transformer2d_forward(cdf_exec *ex, const cdf_transformer2d *m, f
             cdf_transpose(ex, t1, 1, inner, n, h);
         } else {
             cdf_transpose(ex, gn, 1, c, n, t1); /* [hw, c] */
-            if ((s = cdf_linear_forward(ex, &m->proj_in_lin, t1, n, 0, h))) goto done;
+            if ((s = cdf_linear_forward(ex, &m->proj_in_lin, t1, n, h))) goto done;
         }
         for (int i = 0; i < m->nblocks; i++)
             if ((s = block_forward(ex, &m->blocks[i], h, n, cb, seq, nrm, tmp, ffh))) goto done;
@@ -148,7 +148,7 @@ cdf_status cdf_transformer2d_forward(cdf_exec *ex, const cdf_transformer2d *m, f
             cdf_transpose(ex, h, 1, n, inner, t1); /* [inner, hw] */
             if ((s = cdf_conv2d_forward(ex, &m->proj_out_conv, t1, 1, 1, n, gn))) goto done; /* [c, hw] */
         } else {
-            if ((s = cdf_linear_forward(ex, &m->proj_out_lin, h, n, 0, t1))) goto done; /* [hw, c] */
+            if ((s = cdf_linear_forward(ex, &m->proj_out_lin, h, n, t1))) goto done; /* [hw, c] */
             cdf_transpose(ex, t1, 1, n, c, gn);
         }
         size_t tot = (size_t)c * hw;

@@ -15,8 +15,9 @@ static cdf_status attention_core(cdf_exec *ex, const float *q, int ldq, const fl
     for (int h = 0; h < heads; h++) {
         for (int i0 = 0; i0 < nq; i0 += qb) {
             int rows = nq - i0 < qb ? nq - i0 : qb;
-            cdf_sgemm(ex, 0, 1, rows, nkv, dh, scale, q + (size_t)i0 * ldq + (size_t)h * dh, ldq,
-                      k + (size_t)h * dh, ldk, 0.0f, sc, nkv);
+            cdf_status s = cdf_sgemm(ex, 0, 1, rows, nkv, dh, scale, q + (size_t)i0 * ldq + (size_t)h * dh, ldq,
+                                     k + (size_t)h * dh, ldk, sc, nkv);
+            if (s) return s;
             if (causal) {
                 for (int r = 0; r < rows; r++)
                     for (int j = i0 + r + 1; j < nkv; j++) sc[(size_t)r * nkv + j] = -INFINITY;
@@ -29,8 +30,9 @@ static cdf_status attention_core(cdf_exec *ex, const float *q, int ldq, const fl
                 }
             }
             cdf_softmax_rows(ex, sc, rows, nkv);
-            cdf_sgemm(ex, 0, 0, rows, dh, nkv, 1.0f, sc, nkv, v + (size_t)h * dh, ldv, 0.0f,
-                      out + (size_t)i0 * ldo + (size_t)h * dh, ldo);
+            s = cdf_sgemm(ex, 0, 0, rows, dh, nkv, 1.0f, sc, nkv, v + (size_t)h * dh, ldv,
+                          out + (size_t)i0 * ldo + (size_t)h * dh, ldo);
+            if (s) return s;
         }
     }
     return CDF_OK;

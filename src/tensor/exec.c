@@ -1,13 +1,12 @@
 #include "tensor/exec.h"
 
-#include <cblas.h>
-
 void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
     for (int i = 0; i < CDF_EXEC_SLOTS; i++) {
         ex->scratch[i] = NULL;
         ex->scratch_cap[i] = 0;
     }
     ex->threads = threads < 1 ? 1 : threads;
+    ex->isa = CDF_ISA_AUTO;
     ex->err = err;
     ex->interrupt = NULL;
 }
@@ -40,8 +39,5 @@ float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n) {
     ex->scratch_cap[slot] = n;
     return p;
 }
-
-void cdf_exec_apply_threads(const cdf_exec *ex) { (void)ex;
-    openblas_set_num_threads(1); /* BLAS runs single-threaded inside our fixed tiles (see gemm.c) */ }
 
 int cdf_exec_threads_for(const cdf_exec *ex, double work) { return work < 65536.0 ? 1 : ex->threads; }

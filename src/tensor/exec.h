@@ -6,10 +6,15 @@
 
 #include "cdiffusers/core.h"
 
-#define CDF_EXEC_SLOTS 4
+#define CDF_EXEC_SLOTS 5
+#define CDF_SLOT_GEMM 4 /* cdf_gemm's packed panels (the other slots belong to the callers) */
+
+/* Which GEMM micro-kernel to use: the best the CPU has, or the portable one. */
+typedef enum cdf_isa { CDF_ISA_AUTO = 0, CDF_ISA_SCALAR = 1 } cdf_isa;
 
 typedef struct cdf_exec {
-    int threads;                          /* >= 1; OpenMP loops and BLAS use this many */
+    int threads;                          /* >= 1; OpenMP loops use this many */
+    cdf_isa isa;                          /* GEMM kernel choice (results are the same bytes either way) */
     cdf_error *err;                       /* where failures are reported */
     float *scratch[CDF_EXEC_SLOTS];       /* slot buffers, 64-byte aligned, cdf_aligned_alloc'd */
     size_t scratch_cap[CDF_EXEC_SLOTS];   /* capacity of each slot in floats */
@@ -27,8 +32,5 @@ float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n);
  * small loops (waking a team costs more than it saves), else ex->threads.
  * Results never depend on it: loops split independent outputs only. */
 int cdf_exec_threads_for(const cdf_exec *ex, double work);
-/* Puts BLAS in single-threaded mode (process-wide BLAS setting): cdf_sgemm
- * threads over fixed output tiles itself. */
-void cdf_exec_apply_threads(const cdf_exec *ex);
 
 #endif

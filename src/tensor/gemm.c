@@ -1,56 +1,268 @@
 #include "tensor/gemm.h"
 
-#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
 
-/* Output tiles of a fixed size: an element's value depends only on (m, n, k)
- * and its tile, never on how many threads share the tiles.  (OpenBLAS's own
- * threading changes the K blocking with the thread count, and its small-matrix
- * kernel is chosen by size, so its results are not thread-count invariant.) */
-#define TILE_M 128
-#define TILE_N 256
-#define SMALL_WORK (1 << 20) /* m*n*k below this: one call, one thread */
+#include "tensor/gemm_kernels.h"
+#include "tensor/half.h"
 
-static void tile_gemm(int trans_a, int trans_b, int i0, int j0, int tm, int tn, int k, float alpha, const float *a,
-                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    const float *at = trans_a ? a + i0 : a + (size_t)i0 * lda;
-    const float *bt = trans_b ? b + (size_t)j0 * ldb : b + j0;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, tm, tn, k,
-                alpha, at, lda, bt, ldb, beta, c + (size_t)i0 * ldc + j0, ldc);
+/* Blocking (BLIS's loop order inside one output tile): k in KC blocks; per
+ * block, A's MC x KC and B's KC x NC are packed into micro-panels, then each
+ * NR-wide B panel meets every MR-tall A panel.  The kernels sum in blocks of
+ * CDF_GEMM_SUM_BLOCK (the contract in gemm.h), adding each block's chain to
+ * the running sum in C; KC is a multiple of that block, so KC, MC and NC are
+ * chosen for speed and load balance only: they never change a result. */
+#define MR CDF_GEMM_MR
+#define NR CDF_GEMM_NR
+#define KC 256 /* a multiple of CDF_GEMM_SUM_BLOCK */
+#define MC (MR * 24)
+#define NC_MAX (NR * 128)
+
+void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
+    for (int q0 = 0; q0 < kc; q0 += CDF_GEMM_SUM_BLOCK) {
+        int q1 = kc - q0 < CDF_GEMM_SUM_BLOCK ? kc : q0 + CDF_GEMM_SUM_BLOCK;
+        float acc[MR][NR] = {{0}};
+        for (int p = q0; p < q1; p++)
+            for (int i = 0; i < MR; i++)
+                for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[p * MR + i], b[p * NR + j], acc[i][j]);
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) c[i * ldc + j] = first && q0 == 0 ? acc[i][j] : c[i * ldc + j] + acc[i][j];
+    }
 }
 
-void cdf_sgemm(const cdf_exec *ex, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-               int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    int tiles_m = (m + TILE_M - 1) / TILE_M, tiles_n = (n + TILE_N - 1) / TILE_N, tiles = tiles_m * tiles_n;
-    if ((double)m * n * k < SMALL_WORK || tiles == 1 || ex->threads <= 1) {
-        /* the same tiles, run in order on this thread */
-        for (int t = 0; t < tiles; t++) {
-            int i0 = (t / tiles_n) * TILE_M, j0 = (t % tiles_n) * TILE_N;
-            int tm = m - i0 < TILE_M ? m - i0 : TILE_M, tn = n - j0 < TILE_N ? n - j0 : TILE_N;
-            tile_gemm(trans_a, trans_b, i0, j0, tm, tn, k, alpha, a, lda, b, ldb, beta, c, ldc);
+static cdf_gemm_kernel_fn pick_kernel(const cdf_exec *ex, const char **name) {
+#if CDF_HAVE_X86
+    if (ex->isa == CDF_ISA_AUTO && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        if (name) *name = "avx2";
+        return cdf_gemm_kernel_avx2;
+    }
+#endif
+    (void)ex;
+    if (name) *name = "scalar";
+    return cdf_gemm_kernel_scalar;
+}
+
+const char *cdf_gemm_kernel_name(const cdf_exec *ex) {
+    const char *name = NULL;
+    pick_kernel(ex, &name);
+    return name;
+}
+
+/* float16 run -> float32: F16C where the CPU has it, else the portable converter. */
+typedef void (*f16_fn)(const void *src, float *dst, int n);
+
+static void f16_portable(const void *src, float *dst, int n) { cdf_convert_to_f32(CDF_F16, src, dst, (size_t)n); }
+
+/* n elements of operand o starting at element offset off -> dst (float32). */
+static void load_run(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int n, float *dst) {
+    const char *p = (const char *)o->data;
+    if (o->dtype == CDF_F32)
+        memcpy(dst, p + off * (int64_t)sizeof(float), (size_t)n * sizeof(float));
+    else if (o->dtype == CDF_F16)
+        f16(p + off * 2, dst, n);
+    else
+        cdf_convert_to_f32(o->dtype, p + off * 2, dst, (size_t)n);
+}
+
+/* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR], rows past mc zero. */
+static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0, int kc, float *dst, float *tmp) {
+    for (int ip = 0; ip < mc; ip += MR) {
+        int mr = mc - ip < MR ? mc - ip : MR;
+        float *d = dst + (size_t)ip * kc;
+        if (!a->trans) {
+            for (int r = 0; r < mr; r++) {
+                load_run(a, f16, (int64_t)(i0 + ip + r) * a->ld + p0, kc, tmp);
+                for (int p = 0; p < kc; p++) d[p * MR + r] = tmp[p];
+            }
+            for (int r = mr; r < MR; r++)
+                for (int p = 0; p < kc; p++) d[p * MR + r] = 0.0f;
+        } else {
+            for (int p = 0; p < kc; p++) {
+                load_run(a, f16, (int64_t)(p0 + p) * a->ld + i0 + ip, mr, d + p * MR);
+                for (int r = mr; r < MR; r++) d[p * MR + r] = 0.0f;
+            }
         }
-        return;
-    }
-#pragma omp parallel for num_threads(ex->threads) schedule(static)
-    for (int t = 0; t < tiles; t++) {
-        int i0 = (t / tiles_n) * TILE_M, j0 = (t % tiles_n) * TILE_N;
-        int tm = m - i0 < TILE_M ? m - i0 : TILE_M, tn = n - j0 < TILE_N ? n - j0 : TILE_N;
-        tile_gemm(trans_a, trans_b, i0, j0, tm, tn, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 }
 
-void cdf_sgemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc) {
+/* The im2col matrix of b->conv for rows p0 .. p0+kc, columns j0 .. j0+nr (one panel). */
+static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int nr, float *d) {
+    const cdf_conv_geom *g = b->conv;
+    const float *x = b->data;
+    int by[NR], bx[NR];
+    for (int c = 0; c < nr; c++) {
+        int j = j0 + c, oy = j / g->wo, ox = j % g->wo;
+        by[c] = oy * g->stride - g->pad_t;
+        bx[c] = ox * g->stride - g->pad_l;
+    }
+    /* a full panel on one output row with stride 1 reads NR neighbouring pixels */
+    int one_row = nr == NR && g->stride == 1 && by[0] == by[NR - 1];
+    int taps = g->kh * g->kw, ci = p0 / taps, ky = (p0 % taps) / g->kw, kx = p0 % g->kw;
+    for (int p = 0; p < kc; p++, d += NR) {
+        const float *xc = x + (size_t)ci * g->h * g->w;
+        if (one_row) {
+            int iy = by[0] + ky, ix = bx[0] + kx;
+            if (iy < 0 || iy >= g->h) {
+                memset(d, 0, sizeof(float) * NR);
+            } else if (ix >= 0 && ix + NR <= g->w) {
+                memcpy(d, xc + (size_t)iy * g->w + ix, sizeof(float) * NR);
+            } else {
+                const float *xr = xc + (size_t)iy * g->w;
+                for (int c = 0; c < NR; c++) d[c] = ix + c >= 0 && ix + c < g->w ? xr[ix + c] : 0.0f;
+            }
+        } else {
+            for (int c = 0; c < nr; c++) {
+                int iy = by[c] + ky, ix = bx[c] + kx;
+                d[c] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? xc[(size_t)iy * g->w + ix] : 0.0f;
+            }
+            for (int c = nr; c < NR; c++) d[c] = 0.0f;
+        }
+        if (++kx == g->kw) {
+            kx = 0;
+            if (++ky == g->kh) {
+                ky = 0;
+                ci++;
+            }
+        }
+    }
+}
+
+/* B[p0 .. p0+kc, j0 .. j0+nc] -> NR-wide panels [kc, NR], columns past nc zero. */
+static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int j0, int nc, float *dst, float *tmp) {
+    for (int jp = 0; jp < nc; jp += NR) {
+        int nr = nc - jp < NR ? nc - jp : NR;
+        float *d = dst + (size_t)jp * kc;
+        if (b->conv) {
+            pack_b_im2col(b, p0, kc, j0 + jp, nr, d);
+        } else if (!b->trans) {
+            for (int p = 0; p < kc; p++) {
+                load_run(b, f16, (int64_t)(p0 + p) * b->ld + j0 + jp, nr, d + p * NR);
+                for (int c = nr; c < NR; c++) d[p * NR + c] = 0.0f;
+            }
+        } else {
+            for (int c = 0; c < nr; c++) {
+                load_run(b, f16, (int64_t)(j0 + jp + c) * b->ld + p0, kc, tmp);
+                for (int p = 0; p < kc; p++) d[p * NR + c] = tmp[p];
+            }
+            for (int c = nr; c < NR; c++)
+                for (int p = 0; p < kc; p++) d[p * NR + c] = 0.0f;
+        }
+    }
+}
+
+typedef struct gemm_job {
+    int m, n, k;
+    float alpha;
+    const cdf_gemm_operand *a, *b;
+    const float *row_bias, *col_bias;
+    float *c;
+    int64_t ldc;
+    int nc, tiles_n, tiles;
+    cdf_gemm_kernel_fn kern;
+    f16_fn f16;
+} gemm_job;
+
+/* One MC x nc output tile, all of k, then the epilogue. */
+static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *tmp) {
+    int i0 = (tile / J->tiles_n) * MC, j0 = (tile % J->tiles_n) * J->nc;
+    int mc = J->m - i0 < MC ? J->m - i0 : MC, nc = J->n - j0 < J->nc ? J->n - j0 : J->nc;
+    float *ct = J->c + (int64_t)i0 * J->ldc + j0;
+    if (J->k == 0)
+        for (int i = 0; i < mc; i++) memset(ct + (int64_t)i * J->ldc, 0, sizeof(float) * (size_t)nc);
+    for (int p0 = 0; p0 < J->k; p0 += KC) {
+        int kc = J->k - p0 < KC ? J->k - p0 : KC, first = p0 == 0;
+        pack_a(J->a, J->f16, i0, mc, p0, kc, pa, tmp);
+        pack_b(J->b, J->f16, p0, kc, j0, nc, pb, tmp);
+        for (int jp = 0; jp < nc; jp += NR) {
+            int nr = nc - jp < NR ? nc - jp : NR;
+            for (int ip = 0; ip < mc; ip += MR) {
+                int mr = mc - ip < MR ? mc - ip : MR;
+                float *cp = ct + (int64_t)ip * J->ldc + jp;
+                const float *ap = pa + (size_t)ip * kc, *bp = pb + (size_t)jp * kc;
+                if (mr == MR && nr == NR) {
+                    J->kern(kc, ap, bp, cp, J->ldc, first);
+                    continue;
+                }
+                float edge[MR * NR];
+                if (!first)
+                    for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, sizeof(float) * (size_t)nr);
+                J->kern(kc, ap, bp, edge, NR, first);
+                for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, sizeof(float) * (size_t)nr);
+            }
+        }
+    }
+    if (J->alpha == 1.0f && !J->row_bias && !J->col_bias) return;
+    for (int i = 0; i < mc; i++) {
+        float *cr = ct + (int64_t)i * J->ldc;
+        for (int j = 0; j < nc; j++) {
+            float v = J->alpha * cr[j];
+            if (J->row_bias) v = v + J->row_bias[i0 + i];
+            if (J->col_bias) v = v + J->col_bias[j0 + j];
+            cr[j] = v;
+        }
+    }
+}
+
+cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
+                    const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0 || k < 0) return CDF_OK;
+    const cdf_gemm_operand *ops[2] = {a, b};
+    for (int i = 0; i < 2; i++)
+        if (!ops[i]->conv && ops[i]->dtype != CDF_F32 && ops[i]->dtype != CDF_F16 && ops[i]->dtype != CDF_BF16)
+            return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED, "GEMM operand of dtype %s (F32, F16 or BF16 needed)",
+                                 cdf_dtype_name(ops[i]->dtype));
+    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, NC_MAX, 0, 0, pick_kernel(ex, NULL), f16_portable};
+#if CDF_HAVE_X86
+    if (ex->isa == CDF_ISA_AUTO && __builtin_cpu_supports("f16c")) J.f16 = cdf_gemm_f16_to_f32_f16c;
+#endif
+    int tiles_m = (m + MC - 1) / MC;
+    int nth = cdf_exec_threads_for(ex, (double)m * n * (k ? k : 1));
+    /* narrower tiles when there are too few to keep the threads busy */
+    while (J.nc > 4 * NR && (double)tiles_m * ((n + J.nc - 1) / J.nc) < 4.0 * nth) J.nc /= 2;
+    J.tiles_n = (n + J.nc - 1) / J.nc;
+    J.tiles = tiles_m * J.tiles_n;
+    if (nth > J.tiles) nth = J.tiles;
+    /* per thread (floats, 64-byte multiples): A block, B block, one conversion row */
+    size_t kmax = (size_t)(k < KC ? k : KC), ncr = (size_t)((n < J.nc ? n : J.nc) + NR - 1) / NR * NR;
+    size_t pack_a = ((size_t)MC * kmax + 15) / 16 * 16, pack_b = (kmax * ncr + 15) / 16 * 16;
+    size_t per_thread = pack_a + pack_b + KC;
+    float *buf = cdf_exec_scratch(ex, CDF_SLOT_GEMM, per_thread * (size_t)nth);
+    if (!buf) return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM;
+    if (nth <= 1) {
+        for (int t = 0; t < J.tiles; t++) run_tile(&J, t, buf, buf + pack_a, buf + pack_a + pack_b);
+        return CDF_OK;
+    }
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = omp_get_thread_num(), team = omp_get_num_threads();
+        float *mine = buf + per_thread * (size_t)ith;
+        for (int t = ith; t < J.tiles; t += team) run_tile(&J, t, mine, mine + pack_a, mine + pack_a + pack_b);
+    }
+    return CDF_OK;
+}
+
+cdf_status cdf_sgemm(cdf_exec *ex, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc) {
+    cdf_gemm_operand oa = cdf_gemm_f32(a, lda, trans_a), ob = cdf_gemm_f32(b, ldb, trans_b);
+    return cdf_gemm(ex, m, n, k, alpha, &oa, &ob, NULL, NULL, c, ldc);
+}
+
+void cdf_sgemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float *c, int64_t ldc) {
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             float s = 0.0f;
-            for (int p = 0; p < k; p++) {
-                float av = trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
-                float bv = trans_b ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
-                s += av * bv;
+            for (int p0 = 0; p0 < k; p0 += CDF_GEMM_SUM_BLOCK) {
+                float t = 0.0f;
+                for (int p = p0; p < k && p < p0 + CDF_GEMM_SUM_BLOCK; p++) {
+                    float av = trans_a ? a[(int64_t)p * lda + i] : a[(int64_t)i * lda + p];
+                    float bv = trans_b ? b[(int64_t)j * ldb + p] : b[(int64_t)p * ldb + j];
+                    t = fmaf(av, bv, t);
+                }
+                s = p0 == 0 ? t : s + t;
             }
-            float prev = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
-            c[(size_t)i * ldc + j] = alpha * s + prev;
+            c[(int64_t)i * ldc + j] = alpha * s;
         }
     }
 }

@@ -37,79 +37,31 @@ void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
     for (int64_t i = 0; i < nn; i++) x[i] = cdf_act_apply(act, x[i]);
 }
 
-/* col: [cin*kh*kw, (oy1-oy0)*wo] for output rows oy0..oy1 of one image. */
-static void im2col(cdf_exec *ex, const float *x, int cin, int h, int w, int kh, int kw, int stride, int pad_t,
-                   int pad_l, int oy0, int oy1, int wo, float *col) {
-    int rows = cin * kh * kw, nrow = oy1 - oy0;
-#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * nrow * wo)) schedule(static)
-    for (int r = 0; r < rows; r++) {
-        int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
-        const float *xc = x + (size_t)c * h * w;
-        float *dst = col + (size_t)r * nrow * wo;
-        for (int oy = oy0; oy < oy1; oy++) {
-            int iy = oy * stride + ky - pad_t;
-            float *d = dst + (size_t)(oy - oy0) * wo;
-            if (iy < 0 || iy >= h) {
-                memset(d, 0, sizeof(float) * (size_t)wo);
-                continue;
-            }
-            const float *xr = xc + (size_t)iy * w;
-            for (int ox = 0; ox < wo; ox++) {
-                int ix = ox * stride + kx - pad_l;
-                d[ox] = (ix >= 0 && ix < w) ? xr[ix] : 0.0f;
-            }
-        }
-    }
-}
-
-/* Output rows per im2col chunk: the column buffer stays under about 16 MiB
- * (a 512x512 VAE layer would need gigabytes at once).  Depends on the shape
- * only, never on threads or batch. */
-static int conv_chunk_rows(int kdim, int ho, int wo) {
-    size_t per_row = (size_t)kdim * (size_t)wo * sizeof(float);
-    size_t rows = ((size_t)16 << 20) / (per_row ? per_row : 1);
-    if (rows < 1) rows = 1;
-    return rows > (size_t)ho ? ho : (int)rows;
-}
-
-cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
-                          const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
-                          int pad_r, float *y) {
+cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt, cdf_dtype wdt,
+                      const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
+                      int pad_r, float *y) {
     int ho = (h + pad_t + pad_b - kh) / stride + 1;
     int wo = (w + pad_l + pad_r - kw) / stride + 1;
     int64_t hwo = (int64_t)ho * wo;
     int kdim = cin * kh * kw;
     int direct = (kh == 1 && kw == 1 && stride == 1 && pad_t == 0 && pad_l == 0 && pad_b == 0 && pad_r == 0);
-    int chunk = direct ? ho : conv_chunk_rows(kdim, ho, wo);
-    float *col = NULL;
-    if (!direct) {
-        col = cdf_exec_scratch(ex, 1, (size_t)kdim * (size_t)chunk * (size_t)wo);
-        if (!col) return ex->err ? ex->err->status : CDF_ERR_NOMEM;
-    }
+    cdf_conv_geom g = {cin, h, w, kh, kw, stride, pad_t, pad_l, ho, wo};
+    cdf_gemm_operand a = {wt, wdt, 0, kdim, NULL};
     for (int b = 0; b < batch; b++) {
         const float *xb = x + (size_t)b * cin * h * w;
-        float *yb = y + (size_t)b * cout * hwo;
-        if (direct) {
-            cdf_sgemm(ex, 0, 0, cout, (int)hwo, kdim, 1.0f, wt, kdim, xb, (int)hwo, 0.0f, yb, (int)hwo);
-        } else {
-            for (int oy0 = 0; oy0 < ho; oy0 += chunk) {
-                int oy1 = oy0 + chunk < ho ? oy0 + chunk : ho, ncol = (oy1 - oy0) * wo;
-                im2col(ex, xb, cin, h, w, kh, kw, stride, pad_t, pad_l, oy0, oy1, wo, col);
-                /* y[:, oy0*wo : oy1*wo] (row stride hwo) = W [cout, kdim] x col [kdim, ncol] */
-                cdf_sgemm(ex, 0, 0, cout, ncol, kdim, 1.0f, wt, kdim, col, ncol, 0.0f, yb + (size_t)oy0 * wo,
-                          (int)hwo);
-            }
-        }
-        if (bias) {
-#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)cout * hwo)) schedule(static)
-            for (int co = 0; co < cout; co++) {
-                float bv = bias[co];
-                float *r = yb + (size_t)co * hwo;
-                for (int64_t i = 0; i < hwo; i++) r[i] += bv;
-            }
-        }
+        /* y_b [cout, ho*wo] = W [cout, kdim] x im2col(x_b) [kdim, ho*wo] (+ bias per row); a 1x1
+         * convolution reads x_b [cin, h*w] as it is */
+        cdf_gemm_operand xo = direct ? cdf_gemm_f32(xb, hwo, 0) : (cdf_gemm_operand){xb, CDF_F32, 0, 0, &g};
+        cdf_status s = cdf_gemm(ex, cout, (int)hwo, kdim, 1.0f, &a, &xo, bias, NULL, y + (size_t)b * cout * hwo, hwo);
+        if (s) return s;
     }
     return CDF_OK;
+}
+
+cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+                          const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
+                          int pad_r, float *y) {
+    return cdf_conv2d_any(ex, x, batch, cin, h, w, wt, CDF_F32, bias, cout, kh, kw, stride, pad_t, pad_l, pad_b, pad_r, y);
 }
 
 void cdf_conv2d_ref(const float *x, int batch, int cin, int h, int w, const float *wt, const float *bias, int cout,
@@ -165,19 +117,15 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
     }
 }
 
-void cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
-                float *y) {
-    cdf_sgemm(ex, 0, 1, rows, out, in, 1.0f, x, in, wt, in, 0.0f, y, out);
-    if (bias) {
-#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * out)) schedule(static)
-        for (int r = 0; r < rows; r++)
-            for (int o = 0; o < out; o++) y[(size_t)r * out + o] += bias[o];
-    }
+cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt, const float *bias,
+                      int out, float *y) {
+    cdf_gemm_operand xo = cdf_gemm_f32(x, in, 0), wo = {wt, wdt, 1, in, NULL};
+    return cdf_gemm(ex, rows, out, in, 1.0f, &xo, &wo, NULL, bias, y, out);
 }
 
-void cdf_linear_rows_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
-                     float *y) {
-    for (int r = 0; r < rows; r++) cdf_linear_f32(ex, x + (size_t)r * in, 1, in, wt, bias, out, y + (size_t)r * out);
+cdf_status cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+                          float *y) {
+    return cdf_linear_any(ex, x, rows, in, wt, CDF_F32, bias, out, y);
 }
 
 void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int channels, int64_t hw) {

@@ -1,7 +1,6 @@
-/* Float32 neural-network operators on NCHW activations.  Every operator
- * processes the images of a batch one by one with the same code path, so an
- * image's result never depends on the batch it is in; threads split output
- * rows/channels only, so every element has one fixed reduction order. */
+/* Float32 neural-network operators on NCHW activations.  An image's result
+ * never depends on the batch it is in, and threads split independent outputs
+ * only, so every element has one fixed reduction order. */
 #ifndef CDF_TENSOR_OPS_H
 #define CDF_TENSOR_OPS_H
 
@@ -13,13 +12,19 @@ typedef enum cdf_act { CDF_ACT_NONE = 0, CDF_ACT_SILU, CDF_ACT_MISH, CDF_ACT_GEL
  * case-insensitive); -1 when unknown. */
 int cdf_act_from_name(const char *name);
 
-/* y = conv2d(x) per image.  x: [batch, cin, h, w]; w: [cout, cin, kh, kw];
- * bias: [cout] or NULL; y: [batch, cout, ho, wo] with
- * ho = (h + pad_t + pad_b - kh) / stride + 1 (likewise wo).  Uses scratch
- * slot 1 for im2col.  CDF_OK or CDF_ERR_NOMEM (in ex->err). */
-cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+/* y = conv2d(x) per image, as one GEMM per image over the implicit im2col
+ * matrix (cdf_gemm's fma-chain contract, k = cin*kh*kw in (ci, ky, kx)
+ * order, then + bias).  x: [batch, cin, h, w] float32; wt: [cout, cin, kh,
+ * kw] of dtype wdt (F32, F16 or BF16, read as stored); bias: [cout] or NULL;
+ * y: [batch, cout, ho, wo] with ho = (h + pad_t + pad_b - kh) / stride + 1
+ * (likewise wo).  CDF_OK, or the GEMM's error (in ex->err). */
+cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt, cdf_dtype wdt,
                       const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
                       int pad_r, float *y);
+/* cdf_conv2d_any with float32 weights. */
+cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
+                          const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
+                          int pad_r, float *y);
 /* Plain direct convolution with the same contract (reference for tests). */
 void cdf_conv2d_ref(const float *x, int batch, int cin, int h, int w, const float *wt, const float *bias, int cout,
                     int kh, int kw, int stride, int pad_t, int pad_l, int pad_b, int pad_r, float *y);
@@ -32,14 +37,14 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
 /* GEGLU: y[r, j] = h[r, j] * gelu(h[r, inner + j]) for h: [rows, 2*inner], y: [rows, inner]. */
 void cdf_geglu(cdf_exec *ex, const float *h, int rows, int inner, float *y);
 
-/* y[r, :] = x[r, :] @ w^T + bias, one row at a time (batch invariance).
- * x: [rows, in]; w: [out, in]; bias: [out] or NULL; y: [rows, out]. */
-void cdf_linear_rows_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
-                     float *y);
-/* Y = X @ w^T + bias as one GEMM for the rows of ONE image.  x: [rows, in];
- * y: [rows, out]. */
-void cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
-                float *y);
+/* y = x @ w^T + bias.  x: [rows, in] float32; wt: [out, in] of dtype wdt
+ * (F32, F16 or BF16); bias: [out] or NULL; y: [rows, out].  A row's result
+ * never depends on the other rows (cdf_gemm's contract). */
+cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt, const float *bias,
+                      int out, float *y);
+/* cdf_linear_any with float32 weights. */
+cdf_status cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
+                          float *y);
 
 /* In-place activation over n floats. */
 void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act);

@@ -99,16 +99,18 @@ void cdf_causal_softmax_rows(cdf_exec *ex, float *x, int n) {
     }
 }
 
-void cdf_causal_attention(cdf_exec *ex, const float *q, const float *k, const float *v, int seq, int heads, int hd,
+cdf_status cdf_causal_attention(cdf_exec *ex, const float *q, const float *k, const float *v, int seq, int heads, int hd,
                           float *scores, float *out) {
     int ld = heads * hd;
     for (int h = 0; h < heads; h++) {
         size_t off = (size_t)h * hd;
         /* scores: [seq, seq] = q_h k_h^T; the masked upper triangle is computed and then dropped */
-        cdf_sgemm(ex, 0, 1, seq, seq, hd, 1.0f, q + off, ld, k + off, ld, 0.0f, scores, seq);
+        cdf_status s = cdf_sgemm(ex, 0, 1, seq, seq, hd, 1.0f, q + off, ld, k + off, ld, scores, seq);
+        if (s) return s;
         cdf_causal_softmax_rows(ex, scores, seq);
-        cdf_sgemm(ex, 0, 0, seq, hd, seq, 1.0f, scores, seq, v + off, ld, 0.0f, out + off, ld);
+        if ((s = cdf_sgemm(ex, 0, 0, seq, hd, seq, 1.0f, scores, seq, v + off, ld, out + off, ld))) return s;
     }
+    return CDF_OK;
 }
 
 void cdf_add_inplace(cdf_exec *ex, float *y, const float *x, size_t n) {

@@ -48,7 +48,7 @@ void cdf_causal_softmax_rows(cdf_exec *ex, float *x, int n);
  * out[:, h*hd:(h+1)*hd] = softmax_causal(q_h k_h^T) v_h for each head h.
  * q, k, v, out: [seq, heads*hd] (q already scaled); scores: [seq, seq]
  * caller-owned work buffer. */
-void cdf_causal_attention(cdf_exec *ex, const float *q, const float *k, const float *v, int seq, int heads, int hd,
+cdf_status cdf_causal_attention(cdf_exec *ex, const float *q, const float *k, const float *v, int seq, int heads, int hd,
                           float *scores, float *out);
 
 /* y[i] += x[i] over n floats (residual connection). */

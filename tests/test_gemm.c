@@ -1,0 +1,300 @@
+/* cdf_gemm's one contract, byte for byte: every output element is
+ * alpha * (an fmaf chain over k in increasing order) (+ row bias) (+ column
+ * bias), whatever the micro-kernel (AVX2 or scalar), the thread count, the
+ * tiling or the operand kinds (float32, float16 and bfloat16 matrices, either
+ * stored transposed, strided views, a convolution's implicit im2col).  The
+ * reference is cdf_sgemm_ref, itself checked against float64 sums. */
+#include "testutil.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/exec.h"
+#include "tensor/gemm.h"
+#include "tensor/half.h"
+
+static uint64_t mix(uint64_t *s) {
+    uint64_t x = *s += 0x9E3779B97F4A7C15ull; /* splitmix64 */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static float *rand_buf(uint64_t *s, size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = (float)((double)(mix(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+    return p;
+}
+
+/* Runs cdf_gemm with `threads` threads and kernel `isa`; returns its status. */
+static cdf_status run(int threads, cdf_isa isa, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
+                      const cdf_gemm_operand *b, const float *rb, const float *cb, float *c, int64_t ldc) {
+    cdf_error err = {0};
+    cdf_exec ex;
+    cdf_exec_init(&ex, threads, &err);
+    ex.isa = isa;
+    cdf_status s = cdf_gemm(&ex, m, n, k, alpha, a, b, rb, cb, c, ldc);
+    cdf_exec_release(&ex);
+    return s;
+}
+
+/* Every (threads, kernel) pair gives exactly `want` in C's m x n part and
+ * leaves the padding columns (NaN) alone. */
+static void expect_all_paths(const char *what, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
+                             const cdf_gemm_operand *b, const float *rb, const float *cb, const float *want,
+                             int64_t ldc) {
+    static const int threads[] = {1, 2, 3};
+    static const cdf_isa isas[] = {CDF_ISA_AUTO, CDF_ISA_SCALAR};
+    size_t nc = (size_t)m * (size_t)ldc;
+    float *c = malloc(nc * sizeof *c);
+    assert_non_null(c);
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < 2; i++) {
+            for (size_t e = 0; e < nc; e++) c[e] = NAN;
+            assert_int_equal(run(threads[t], isas[i], m, n, k, alpha, a, b, rb, cb, c, ldc), CDF_OK);
+            for (int r = 0; r < m; r++) {
+                if (memcmp(c + (size_t)r * ldc, want + (size_t)r * n, sizeof(float) * (size_t)n) != 0) {
+                    int j = 0;
+                    while (!memcmp(c + (size_t)r * ldc + j, want + (size_t)r * n + j, sizeof(float))) j++;
+                    fail_msg("%s (m=%d n=%d k=%d), %d threads, %s kernel: C[%d,%d] = %.9g, reference %.9g", what, m,
+                             n, k, threads[t], i ? "scalar" : "best", r, j, c[(size_t)r * ldc + j],
+                             want[(size_t)r * n + j]);
+                }
+                for (int64_t j = n; j < ldc; j++)
+                    if (!isnan(c[(size_t)r * ldc + j])) fail_msg("%s: padding C[%d,%lld] written", what, r, (long long)j);
+            }
+        }
+    free(c);
+}
+
+/* ---- float32 matrices against cdf_sgemm_ref (which is checked against float64) ---- */
+
+typedef struct mcase {
+    int ta, tb, m, n, k, pad_a, pad_b, pad_c;
+    float alpha;
+} mcase;
+
+static const mcase CASES[] = {
+    {0, 0, 1, 1, 1, 0, 0, 0, 1.0f},
+    {0, 0, 1, 7, 13, 0, 0, 0, 1.0f},
+    {0, 1, 5, 1, 33, 0, 0, 0, 1.0f},
+    {1, 0, 3, 4, 1, 0, 0, 0, -0.5f},
+    {0, 0, 37, 45, 29, 0, 0, 0, 1.0f},
+    {0, 1, 37, 45, 29, 0, 0, 0, 0.125f},
+    {1, 0, 37, 45, 29, 0, 0, 0, 1.0f},
+    {1, 1, 37, 45, 29, 0, 0, 0, -1.7f},
+    /* attention-head views of [rows, heads*dim] buffers */
+    {0, 1, 64, 64, 8, 24, 24, 0, 0.35355339f},
+    {0, 0, 64, 8, 64, 0, 24, 24, 1.0f},
+    {1, 1, 19, 23, 17, 5, 3, 7, 2.0f},
+    /* edges of the 6 x 16 micro-tiles and 144 x 256 tiles; k across 256-deep blocks */
+    {0, 0, 6, 16, 256, 0, 0, 0, 1.0f},
+    {0, 0, 7, 17, 257, 0, 0, 0, 1.0f},
+    {0, 0, 143, 255, 16, 0, 0, 0, 1.0f},
+    {0, 0, 145, 257, 40, 0, 0, 0, 1.0f},
+    {0, 1, 257, 513, 24, 3, 5, 7, 0.5f},
+    {1, 0, 300, 260, 520, 1, 2, 3, 1.0f},
+    {1, 1, 131, 520, 33, 0, 0, 4, -1.0f},
+    {0, 0, 200, 300, 777, 0, 0, 0, 1.0f},
+};
+
+static void ref_checked(const mcase *c, const float *a, int64_t lda, const float *b, int64_t ldb, float *want) {
+    cdf_sgemm_ref(c->ta, c->tb, c->m, c->n, c->k, c->alpha, a, lda, b, ldb, want, c->n);
+    /* the reference against float64: within k ulps of the magnitude sum */
+    for (int i = 0; i < c->m; i += 1 + c->m / 7)
+        for (int j = 0; j < c->n; j += 1 + c->n / 7) {
+            double s = 0, mag = 0;
+            for (int p = 0; p < c->k; p++) {
+                double av = c->ta ? a[(int64_t)p * lda + i] : a[(int64_t)i * lda + p];
+                double bv = c->tb ? b[(int64_t)j * ldb + p] : b[(int64_t)p * ldb + j];
+                s += av * bv;
+                mag += fabs(av * bv);
+            }
+            double tol = (c->k + 2) * (double)FLT_EPSILON * fabs((double)c->alpha) * mag + 1e-30;
+            assert_true(fabs((double)want[(size_t)i * c->n + j] - c->alpha * s) <= tol);
+        }
+}
+
+static void f32_matrices(void **state) {
+    (void)state;
+    uint64_t seed = 1;
+    for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
+        const mcase *c = &CASES[ci];
+        int ar = c->ta ? c->k : c->m, ac = (c->ta ? c->m : c->k) + c->pad_a;
+        int br = c->tb ? c->n : c->k, bc = (c->tb ? c->k : c->n) + c->pad_b;
+        float *a = rand_buf(&seed, (size_t)ar * ac), *b = rand_buf(&seed, (size_t)br * bc);
+        float *want = malloc(sizeof(float) * (size_t)c->m * c->n);
+        assert_non_null(want);
+        ref_checked(c, a, ac, b, bc, want);
+        cdf_gemm_operand oa = cdf_gemm_f32(a, ac, c->ta), ob = cdf_gemm_f32(b, bc, c->tb);
+        char what[64];
+        snprintf(what, sizeof what, "f32 case %zu ta=%d tb=%d", ci, c->ta, c->tb);
+        expect_all_paths(what, c->m, c->n, c->k, c->alpha, &oa, &ob, NULL, NULL, want, c->n + c->pad_c);
+        free(a);
+        free(b);
+        free(want);
+    }
+}
+
+/* ---- float16 / bfloat16 operands read as stored: the same bytes as their float32 values ---- */
+
+static void half_operands(void **state) {
+    (void)state;
+    static const cdf_dtype dts[] = {CDF_F16, CDF_BF16};
+    uint64_t seed = 2;
+    for (int di = 0; di < 2; di++)
+        for (int trans = 0; trans < 2; trans++) {
+            int m = 37, n = 70, k = 300;
+            /* A [m, k] (or stored [k, m]) in half precision, B float32 */
+            size_t na = (size_t)m * k, nb = (size_t)k * n;
+            float *af = rand_buf(&seed, na), *b = rand_buf(&seed, nb);
+            uint16_t *ah = malloc(na * 2 + 1); /* +1: read from an odd address below */
+            assert_non_null(ah);
+            unsigned char *odd = (unsigned char *)ah + 1;
+            assert_int_equal(cdf_convert_from_f32(dts[di], af, odd, na), 0);
+            cdf_convert_to_f32(dts[di], odd, af, na); /* af: the values the half matrix holds */
+            float *want = malloc(sizeof(float) * (size_t)m * n);
+            assert_non_null(want);
+            cdf_sgemm_ref(trans, 0, m, n, k, 1.0f, af, trans ? m : k, b, n, want, n);
+            cdf_gemm_operand oa = {odd, dts[di], trans, trans ? m : k, NULL}, ob = cdf_gemm_f32(b, n, 0);
+            expect_all_paths(di ? "bf16 A" : "f16 A", m, n, k, 1.0f, &oa, &ob, NULL, NULL, want, n);
+            /* the same half matrix as B^T (a linear layer's weight [out, in]) */
+            float *x = rand_buf(&seed, (size_t)9 * (trans ? m : k));
+            if (!trans) {
+                /* x [9, k] @ W^T where W = the half matrix [m, k] */
+                float *want2 = malloc(sizeof(float) * 9 * (size_t)m);
+                assert_non_null(want2);
+                cdf_sgemm_ref(0, 1, 9, m, k, 1.0f, x, k, af, k, want2, m);
+                cdf_gemm_operand ox = cdf_gemm_f32(x, k, 0), ow = {odd, dts[di], 1, k, NULL};
+                expect_all_paths(di ? "bf16 B^T" : "f16 B^T", 9, m, k, 1.0f, &ox, &ow, NULL, NULL, want2, m);
+                free(want2);
+            }
+            free(x);
+            free(af);
+            free(b);
+            free(ah);
+            free(want);
+        }
+}
+
+/* ---- biases: alpha * s, then + row bias, then + column bias, each rounded ---- */
+
+static void biases(void **state) {
+    (void)state;
+    uint64_t seed = 3;
+    int m = 29, n = 41, k = 55;
+    float *a = rand_buf(&seed, (size_t)m * k), *b = rand_buf(&seed, (size_t)k * n);
+    float *rb = rand_buf(&seed, (size_t)m), *cb = rand_buf(&seed, (size_t)n);
+    float *s = malloc(sizeof(float) * (size_t)m * n), *want = malloc(sizeof(float) * (size_t)m * n);
+    assert_non_null(s);
+    assert_non_null(want);
+    cdf_gemm_operand oa = cdf_gemm_f32(a, k, 0), ob = cdf_gemm_f32(b, n, 0);
+    for (int mode = 0; mode < 3; mode++) {
+        const float *r = mode != 1 ? rb : NULL, *cl = mode != 0 ? cb : NULL;
+        cdf_sgemm_ref(0, 0, m, n, k, 0.75f, a, k, b, n, s, n);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float v = s[(size_t)i * n + j];
+                if (r) v = v + r[i];
+                if (cl) v = v + cl[j];
+                want[(size_t)i * n + j] = v;
+            }
+        expect_all_paths(mode == 0 ? "row bias" : mode == 1 ? "column bias" : "both biases", m, n, k, 0.75f, &oa, &ob,
+                         r, cl, want, n + 3);
+    }
+    /* k = 0: the sum is 0, so C = bias */
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) want[(size_t)i * n + j] = 0.0f * 2.0f + rb[i];
+    expect_all_paths("k = 0", m, n, 0, 2.0f, &oa, &ob, rb, NULL, want, n);
+    free(a);
+    free(b);
+    free(rb);
+    free(cb);
+    free(s);
+    free(want);
+}
+
+/* ---- a convolution's implicit im2col B against an explicit one ---- */
+
+typedef struct ccase {
+    int cin, h, w, cout, kh, kw, stride, pt, pl, pb, pr;
+} ccase;
+
+static void im2col_operand(void **state) {
+    (void)state;
+    static const ccase cases[] = {
+        {3, 7, 9, 5, 3, 3, 1, 1, 1, 1, 1},    /* rows shorter than a 16-wide panel */
+        {4, 9, 40, 6, 3, 3, 1, 1, 1, 1, 1},   /* panels inside one row and across rows */
+        {4, 18, 35, 6, 3, 3, 1, 1, 1, 1, 1},  /* the fast one-row copy at both image edges */
+        {5, 16, 16, 7, 3, 3, 2, 0, 0, 1, 1},  /* Downsample2D: pad (0, 1, 0, 1), stride 2 */
+        {3, 9, 8, 4, 3, 3, 2, 2, 0, 1, 3},    /* four different pads */
+        {2, 5, 33, 3, 1, 1, 2, 0, 0, 0, 0},   /* 1x1 stride 2 */
+        {3, 6, 20, 4, 2, 3, 1, 0, 2, 1, 0},   /* non-square kernel */
+        {40, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1}, /* k = 360: two k blocks */
+        {2, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1},    /* 1x1 image, 3x3 kernel */
+    };
+    uint64_t seed = 4;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const ccase *c = &cases[ci];
+        int ho = (c->h + c->pt + c->pb - c->kh) / c->stride + 1, wo = (c->w + c->pl + c->pr - c->kw) / c->stride + 1;
+        int k = c->cin * c->kh * c->kw, n = ho * wo;
+        float *x = rand_buf(&seed, (size_t)c->cin * c->h * c->w), *wt = rand_buf(&seed, (size_t)c->cout * k);
+        float *col = malloc(sizeof(float) * (size_t)k * n), *want = malloc(sizeof(float) * (size_t)c->cout * n);
+        assert_non_null(col);
+        assert_non_null(want);
+        for (int p = 0; p < k; p++) {
+            int ci2 = p / (c->kh * c->kw), ky = (p / c->kw) % c->kh, kx = p % c->kw;
+            for (int j = 0; j < n; j++) {
+                int iy = (j / wo) * c->stride + ky - c->pt, ix = (j % wo) * c->stride + kx - c->pl;
+                col[(size_t)p * n + j] =
+                    iy >= 0 && iy < c->h && ix >= 0 && ix < c->w ? x[((size_t)ci2 * c->h + iy) * c->w + ix] : 0.0f;
+            }
+        }
+        cdf_sgemm_ref(0, 0, c->cout, n, k, 1.0f, wt, k, col, n, want, n);
+        cdf_conv_geom g = {c->cin, c->h, c->w, c->kh, c->kw, c->stride, c->pt, c->pl, ho, wo};
+        cdf_gemm_operand oa = cdf_gemm_f32(wt, k, 0), ob = {x, CDF_F32, 0, 0, &g};
+        char what[64];
+        snprintf(what, sizeof what, "im2col case %zu", ci);
+        expect_all_paths(what, c->cout, n, k, 1.0f, &oa, &ob, NULL, NULL, want, n);
+        free(x);
+        free(wt);
+        free(col);
+        free(want);
+    }
+}
+
+/* ---- errors ---- */
+
+static void bad_dtype(void **state) {
+    (void)state;
+    float a[4] = {1, 2, 3, 4}, c[4];
+    cdf_error err = {0};
+    cdf_exec ex;
+    cdf_exec_init(&ex, 1, &err);
+    cdf_gemm_operand oa = {a, CDF_I32, 0, 2, NULL}, ob = cdf_gemm_f32(a, 2, 0);
+    assert_int_equal(cdf_gemm(&ex, 2, 2, 2, 1.0f, &oa, &ob, NULL, NULL, c, 2), CDF_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "int32"));
+    cdf_exec_release(&ex);
+}
+
+static void kernel_named(void **state) {
+    (void)state;
+    cdf_exec ex;
+    cdf_exec_init(&ex, 1, NULL);
+    ex.isa = CDF_ISA_SCALAR;
+    assert_string_equal(cdf_gemm_kernel_name(&ex), "scalar");
+    ex.isa = CDF_ISA_AUTO;
+    print_message("GEMM kernel on this CPU: %s\n", cdf_gemm_kernel_name(&ex));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(f32_matrices),   cmocka_unit_test(half_operands), cmocka_unit_test(biases),
+        cmocka_unit_test(im2col_operand), cmocka_unit_test(bad_dtype),     cmocka_unit_test(kernel_named),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
