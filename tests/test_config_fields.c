@@ -809,8 +809,30 @@ static void null_bools_are_false(void **state) {
     }
 }
 
+/* A field the file leaves out takes the class default: CLIPTextConfig.hidden_act is
+ * "quick_gelu" (not the "gelu" of newer CLIP-like configs). */
+static void absent_fields_take_class_defaults(void **state) {
+    (void)state;
+    suite s = {K_CLIP, SD "/text_encoder/config.json", NULL, NULL, 0};
+    any_config cfg;
+    cdf_error err = {0};
+    static const struct {
+        const char *value; /* NULL: removed */
+        cdf_ffn_act want;
+    } rows[] = {{NULL, CDF_FFN_QUICK_GELU}, {"\"gelu\"", CDF_FFN_GELU}, {"\"quick_gelu\"", CDF_FFN_QUICK_GELU}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        cJSON *root = config_of(&s, "hidden_act", rows[i].value);
+        if (parse(&s, root, s.file, NULL, &cfg, &err)) fail_msg("%s", err.msg);
+        cJSON_Delete(root);
+        if (cfg.clip.hidden_act != rows[i].want)
+            fail_msg("hidden_act %s: parsed as %d, want %d", rows[i].value ? rows[i].value : "absent",
+                     (int)cfg.clip.hidden_act, (int)rows[i].want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(absent_fields_take_class_defaults),
         cmocka_unit_test(unet2d_fields),    cmocka_unit_test(unet2d_cond_fields), cmocka_unit_test(vae_fields),
         cmocka_unit_test(clip_text_fields), cmocka_unit_test(prior_fields),       cmocka_unit_test(text_proj_fields),
         cmocka_unit_test(scheduler_fields), cmocka_unit_test(model_index_fields),

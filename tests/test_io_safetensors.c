@@ -180,7 +180,8 @@ static void test_bad_files(void **state) {
                 "dtype");
     expect_fail(dir, "negshape.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", -1, 8,
                 CDF_ERR_FORMAT, "'w'", "shape");
-    expect_fail(dir, "fracshape.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", -1, 8,
+    /* 2.5 truncated would be 2, which the 8 bytes fit: only the integer check refuses it */
+    expect_fail(dir, "fracshape.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", -1, 8,
                 CDF_ERR_FORMAT, "'w'", "shape");
     expect_fail(dir, "strshape.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", -1, 8,
                 CDF_ERR_FORMAT, "'w'", "shape");
@@ -200,6 +201,9 @@ static void test_bad_files(void **state) {
                 -1, 12, CDF_ERR_FORMAT, "'w'", "past the end");
     expect_fail(dir, "size.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", -1, 8,
                 CDF_ERR_FORMAT, "'w'", "12");
+    /* a span longer than the shape needs (no hole, no overlap: only the size check sees it) */
+    expect_fail(dir, "bigspan.st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", -1, 8,
+                CDF_ERR_FORMAT, "'w'", "needs 4");
     expect_fail(dir, "overlap.st",
                 "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",

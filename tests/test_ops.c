@@ -312,6 +312,9 @@ static void group_norm_vs_double(void **state) {
         {1, 6, 3, 5, 1e-6f, 10.0f, 0.01f},   /* small variance next to a large mean */
         {2, 16, 16, 1, 1e-5f, 0.0f, 1.0f},   /* one value per group: var 0, output = beta */
         {1, 128, 32, 1024, 1e-6f, 0.1f, 2.0f},
+        /* 131072 values near 1000 in one group: a float32 running sum drifts by many ulps of 1e8
+         * (the statistics are float64 for this) */
+        {1, 32, 1, 4096, 1e-6f, 1000.0f, 1.0f},
     };
     rng r = {31337};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -360,11 +363,13 @@ static void softmax_vs_double(void **state) {
     static const int widths[] = {1, 2, 7, 77, 256, 1024, 1089};
     rng r = {8};
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
-        int rows = 5, n = widths[wi];
+        int rows = 6, n = widths[wi];
         size_t total = (size_t)rows * n;
         float *x = rand_buf(&r, total, -1.0f, 1.0f);
-        for (int row = 0; row < rows; row++) /* rows of growing spread, up to logits of +-30 */
-            for (int i = 0; i < n; i++) x[(size_t)row * n + i] *= (float)(0.5 + 7.5 * row);
+        /* rows of growing spread, up to logits of +-30; the last up to +-100, past expf's
+         * overflow at 88.7 (only subtracting the row maximum keeps it finite) */
+        for (int row = 0; row < rows; row++)
+            for (int i = 0; i < n; i++) x[(size_t)row * n + i] *= (float)(row < 5 ? 0.5 + 7.5 * row : 100.0);
         float *y1 = copy_buf(x, total), *y2 = copy_buf(x, total);
         cdf_error err = {0};
         cdf_exec ex1, ex2;

@@ -212,7 +212,7 @@ static void test_bpe_merge_order(void **state) {
  * control/whitespace/format character between, before and after letters, and
  * alone; CJK, NFC, case and whitespace rules one at a time), content ids from
  * the reference tokenizer (gen_norm_cases.py). */
-#define N_NORM_CASES 493
+#define N_NORM_CASES 496
 static void test_isolated_rules(void **state) {
     (void)state;
     cdf_clip_tokenizer *t = golden();

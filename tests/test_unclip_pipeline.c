@@ -325,8 +325,90 @@ static void test_bad_calls(void **state) {
     cJSON_Delete(c);
 }
 
+/* The decoder's output is clamped to [-1, 1] before the super-res upscale
+ * (UnCLIPPipeline: decoder_latents.clamp(-1, 1)).  With the folder's
+ * clip_sample the scheduler already keeps it there, so the case runs a copy
+ * whose decoder scheduler has clip_sample false: its last decoder latents leave
+ * [-1, 1], and decoder_output must be exactly their clamp. */
+static void test_decoder_output_clamped(void **state) {
+    (void)state;
+    cJSON *c = sd_case_json(tu_data("unclip/cases/one_prompt_one_gen"));
+    call k;
+    read_call(c, &k);
+    char *tmp = tu_tmpdir(), cmd[4096], cfg[1200];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s/p'", case_pipeline_in("unclip", c), tmp);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cfg, sizeof cfg, "%s/p/decoder_scheduler/scheduler_config.json", tmp);
+    char *text = tu_read_text(cfg);
+    assert_non_null(text);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    cJSON_ReplaceItemInObjectCaseSensitive(j, "clip_sample", cJSON_CreateFalse());
+    text = cJSON_Print(j);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    cJSON_Delete(j);
+    snprintf(cfg, sizeof cfg, "%s/p", tmp);
+    cdf_pipeline *p = NULL;
+    cdf_error err = {0};
+    if (cdf_pipeline_load(cfg, NULL, &p, &err)) fail_msg("%s", err.msg);
+    capture cap = {0};
+    cdf_tensor img;
+    run_call(p, &k, 2, &cap, &img);
+    const dumped *steps = find(&cap, "decoder_latents_steps"), *out = find(&cap, "decoder_output");
+    assert_non_null(steps);
+    assert_non_null(out);
+    size_t n = (size_t)cdf_tensor_numel(&out->t), outside = 0;
+    const float *last = (const float *)steps->t.data + (size_t)cdf_tensor_numel(&steps->t) - n, *o = out->t.data;
+    for (size_t i = 0; i < n; i++) {
+        float want = last[i] < -1.0f ? -1.0f : last[i] > 1.0f ? 1.0f : last[i];
+        outside += fabsf(last[i]) > 1.0f;
+        if (memcmp(&want, &o[i], 4) != 0) fail_msg("decoder_output[%zu] = %.9g, clamp of %.9g", i, o[i], last[i]);
+    }
+    printf("  %zu of %zu decoder values outside [-1, 1] before the clamp\n", outside, n);
+    assert_true(outside > 0);
+    cdf_tensor_free(&img);
+    capture_free(&cap);
+    cdf_pipeline_free(p);
+    tu_rmtree(tmp);
+    free(tmp);
+    cJSON_Delete(c);
+}
+
+/* cdf_generate_options_init gives UnCLIPPipeline's guidance defaults (prior 4.0,
+ * decoder 8.0): a call that leaves them alone is the same run as one that sets them. */
+static void test_default_guidance(void **state) {
+    (void)state;
+    cJSON *c = sd_case_json(tu_data("unclip/cases/one_prompt_one_gen"));
+    call k;
+    read_call(c, &k);
+    cdf_pipeline *p = pipeline_for(case_pipeline_in("unclip", c));
+    call d = k;
+    cdf_generate_options_init(&d.o);
+    d.o.prompts = d.prompts;
+    d.o.num_prompts = k.o.num_prompts;
+    d.o.num_images_per_prompt = k.o.num_images_per_prompt;
+    d.o.prior_num_inference_steps = k.o.prior_num_inference_steps;
+    d.o.decoder_num_inference_steps = k.o.decoder_num_inference_steps;
+    d.o.super_res_num_inference_steps = k.o.super_res_num_inference_steps;
+    k.o.prior_guidance_scale = 4.0;
+    k.o.decoder_guidance_scale = 8.0;
+    cdf_tensor a, b;
+    run_call(p, &k, 2, NULL, &a);
+    run_call(p, &d, 2, NULL, &b);
+    assert_memory_equal(a.data, b.data, (size_t)cdf_tensor_numel(&a) * 4);
+    cdf_tensor_free(&a);
+    cdf_tensor_free(&b);
+    cJSON_Delete(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_guidance),
+        cmocka_unit_test(test_decoder_output_clamped),
         cmocka_unit_test(test_golden_cases),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_bad_calls),

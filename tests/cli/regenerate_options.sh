@@ -66,6 +66,28 @@ variant() {
   fi
 }
 
+# override LABEL ARGS...: regenerate from the case's PNG with ARGS replacing
+# the recorded values must give what generate gives with ARGS in place of
+# those options (the variant just run, in $T/v.npy).
+override() {
+  local label="$1"; shift
+  rm -f "$T/o.npy"
+  if ! "$CLI" regenerate "$T/$CASE.png" "$MODEL" "$@" --quiet --out "$T/o.npy" >/dev/null 2>"$T/stderr"; then
+    bad "$CASE: regenerate $label: the run failed"
+  elif cmp -s "$T/o.npy" "$T/v.npy"; then ok "$CASE: regenerate $label replaces the recorded value"
+  else : >"$T/stderr"; bad "$CASE: regenerate $label does not give what generate $label gives"; fi
+}
+
+# same LABEL "ARGS_A" "ARGS_B": generate with ARGS_A and with ARGS_B (word-split) give the same numbers
+same() {
+  local label="$1" a b; read -r -a a <<<"$2"; read -r -a b <<<"$3"
+  if ! "$CLI" generate "$MODEL" "${a[@]}" --quiet --out "$T/s1.npy" >/dev/null 2>"$T/stderr" ||
+     ! "$CLI" generate "$MODEL" "${b[@]}" --quiet --out "$T/s2.npy" >/dev/null 2>"$T/stderr"; then
+    bad "$label: the run failed"
+  elif cmp -s "$T/s1.npy" "$T/s2.npy"; then ok "$label"
+  else : >"$T/stderr"; bad "$label: different numbers"; fi
+}
+
 # --- model folders: each with a weights variant "v2" (or "fp16") that differs
 U2D="$T/unet2d"; cp -r "$DATA/ddpm/models/tiny_fourier_f16" "$U2D"; chmod -R u+w "$U2D"
 mkvariant "$U2D/unet/diffusion_pytorch_model.safetensors" v2
@@ -98,10 +120,13 @@ case_all ddim "$U2D" --pipeline ddim --steps 3 --eta 0.7 --batch-size 2 --seed 1
   --rng torch-cuda --gpu 1x256 --variant v2 --threads 1
 variant "--pipeline"          "--pipeline"
 variant "--steps"             "--steps" --steps 4
+override "--steps 4"          --steps 4
 variant "--eta"               "--eta"
 variant "--batch-size"        "--batch-size --seed" --seed 11
 variant "one seed per image"  "--seed" --seed 11
 variant "the second seed"     "--seed" --seed 11 --seed 13
+override "--seed 11 --seed 13" --seed 11 --seed 13
+same "option=value is option value" "--pipeline=ddim --steps=2 --seed=3" "--pipeline ddim --steps 2 --seed 3"
 variant "--rng"               "--rng"
 variant "--gpu"               "--gpu"
 variant "--gpu SM count"      "--gpu" --gpu 2x256
@@ -146,18 +171,25 @@ case_all sd "$SD" --prompt "a red cat" --prompt "a dog" --negative-prompt blurry
   --num-images-per-prompt 2 --guidance-scale 5 --guidance-rescale 0.6 --height 32 --width 24 --clip-skip 1 \
   --scheduler ddim --eta 0.8 --steps 2 --seed 5 --rng torch-cpu --variant v2 --threads 1
 variant "the second prompt"   "--prompt" --prompt "a red cat" --prompt "a cow"
+override "--prompt"           --prompt "a red cat" --prompt "a cow"
 variant "--negative-prompt"   "--negative-prompt"
-variant "the second negative" "--negative-prompt" --negative-prompt blurry --negative-prompt "bright room"
 variant "--num-images-per-prompt" "--num-images-per-prompt"
-variant "--guidance-scale"    "--guidance-scale"
-variant "--guidance-rescale"  "--guidance-rescale"
+variant "the second negative" "--negative-prompt" --negative-prompt blurry --negative-prompt "bright room"
+override "--negative-prompt"  --negative-prompt blurry --negative-prompt "bright room"
+variant "--guidance-scale"    "--guidance-scale" --guidance-scale 3
+override "--guidance-scale 3" --guidance-scale 3
+variant "--guidance-rescale"  "--guidance-rescale" --guidance-rescale 0.2
+override "--guidance-rescale 0.2" --guidance-rescale 0.2
 variant "--height"            "--height"
 variant "--width"             "--width"
-variant "--clip-skip"         "--clip-skip"
+variant "--clip-skip"         "--clip-skip" --clip-skip 0
+override "--clip-skip 0"      --clip-skip 0
 variant "--scheduler"         "--scheduler"
-variant "--eta"               "--eta"
+variant "--eta"               "--eta" --eta 0.3
+override "--eta 0.3"          --eta 0.3
 variant "--steps"             "--steps" --steps 3
 variant "--seed"              "--seed" --seed 6
+override "--seed 6"           --seed 6
 variant "--rng"               "--rng"
 variant "--variant"           "--variant"
 
@@ -184,11 +216,22 @@ variant "--num-images-per-prompt" "--num-images-per-prompt --seed" --seed 21 --s
 variant "--prior-steps"       "--prior-steps" --prior-steps 3
 variant "--decoder-steps"     "--decoder-steps" --decoder-steps 3
 variant "--super-res-steps"   "--super-res-steps" --super-res-steps 3
-variant "--prior-guidance-scale" "--prior-guidance-scale"
-variant "--decoder-guidance-scale" "--decoder-guidance-scale"
+variant "--prior-guidance-scale" "--prior-guidance-scale" --prior-guidance-scale 1.5
+override "--prior-guidance-scale 1.5" --prior-guidance-scale 1.5
+variant "--decoder-guidance-scale" "--decoder-guidance-scale" --decoder-guidance-scale 5
+override "--decoder-guidance-scale 5" --decoder-guidance-scale 5
 variant "the last seed"       "--seed" --seed 21 --seed 22 --seed 23 --seed 25
 variant "--rng"               "--rng"
 variant "--variant"           "--variant"
+
+# --- the defaults are diffusers' (UnCLIPPipeline: prior 4.0, decoder 8.0; SD: 7.5):
+# leaving an option out is the same run as giving its default
+MODEL="$UC"
+same "UnCLIP: default guidance scales are 4.0 and 8.0" \
+  "--prompt cat --prior-steps 2 --decoder-steps 2 --super-res-steps 2 --seed 1" \
+  "--prompt cat --prior-steps 2 --decoder-steps 2 --super-res-steps 2 --seed 1 --prior-guidance-scale 4 --decoder-guidance-scale 8"
+MODEL="$SD"
+same "SD: default guidance scale is 7.5" "--prompt cat --steps 2 --seed 1" "--prompt cat --steps 2 --seed 1 --guidance-scale 7.5"
 
 echo "$passes passed, $fails failed"
 [ $fails = 0 ]

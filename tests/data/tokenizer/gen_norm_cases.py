@@ -46,6 +46,8 @@ def main():
         ("CJK alone", "a\u6771b"), ("CJK ext A", "a\u3400b"), ("CJK ext B", "a\U00020000b"),
         ("CJK compat", "a\uf900b"), ("hiragana is not CJK", "a\u3042b"), ("hangul is not CJK", "a\uac00b"),
         ("NFC e+acute", "e\u0301"), ("NFC composed kept", "\u00e9"), ("NFC A+ring", "A\u030a"),
+        ("NFC blocked by a mark of the same class", "a\u0310\u0301"),
+        ("NFC past a mark of a lower class", "a\u0323\u0302"), ("NFC after canonical reordering", "a\u0302\u0323"),
         ("NFC singleton Angstrom", "\u212b"), ("NFC kelvin", "\u212a"), ("no NFKC ligature", "\ufb01"),
         ("no NFKC fullwidth", "\uff21\uff22"), ("accents kept", "caf\u00e9"), ("lower", "ABC"),
         ("lower sharp s kept", "STRASSE \u00df"), ("lower dotted I", "\u0130x"), ("punct not split", "a,b.c!"),
