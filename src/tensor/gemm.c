@@ -7,6 +7,16 @@
 #include "tensor/gemm_kernels.h"
 #include "tensor/half.h"
 
+#if CDF_HAVE_X86
+#include <cpuid.h>
+
+/* F16C (CPUID.1:ECX bit 29); __builtin_cpu_supports does not know it in every compiler. */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && __builtin_cpu_supports("avx");
+}
+#endif
+
 /* Blocking (BLIS's loop order inside one output tile): k in KC blocks; per
  * block, A's MC x KC and B's KC x NC are packed into micro-panels, then each
  * NR-wide B panel meets every MR-tall A panel.  The kernels sum in blocks of
@@ -207,6 +217,7 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
 cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
                     const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c, int64_t ldc) {
     if (m <= 0 || n <= 0 || k < 0) return CDF_OK;
+    ex->gemm_flops += 2.0 * m * n * k;
     const cdf_gemm_operand *ops[2] = {a, b};
     for (int i = 0; i < 2; i++)
         if (!ops[i]->conv && ops[i]->dtype != CDF_F32 && ops[i]->dtype != CDF_F16 && ops[i]->dtype != CDF_BF16)
@@ -214,7 +225,7 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
                                  cdf_dtype_name(ops[i]->dtype));
     gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, NC_MAX, 0, 0, pick_kernel(ex, NULL), f16_portable};
 #if CDF_HAVE_X86
-    if (ex->isa == CDF_ISA_AUTO && __builtin_cpu_supports("f16c")) J.f16 = cdf_gemm_f16_to_f32_f16c;
+    if (ex->isa == CDF_ISA_AUTO && cpu_has_f16c()) J.f16 = cdf_gemm_f16_to_f32_f16c;
 #endif
     int tiles_m = (m + MC - 1) / MC;
     int nth = cdf_exec_threads_for(ex, (double)m * n * (k ? k : 1));
