@@ -88,5 +88,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_randn(int argc, char **argv);
 int cmd_grid(int argc, char **argv);
 int cmd_make_synthetic(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static void usage(FILE *f) {
             "  randn                   write the noise randn_tensor gives for seeds and a shape (.npy)\n"
             "  grid A.png B.png ...    tile images into one grid image\n"
             "  make-synthetic CFG OUT  fill a config folder with seeded synthetic weights\n"
+            "  bench MODEL_DIR         time a UNet, VAE, text encoder or pipeline call (JSON lines)\n"
             "  version                 print the version\n"
             "\n"
             "Run 'cdiffusers COMMAND --help' for a command's options.\n"
@@ -45,6 +46,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "randn")) return cmd_randn(argc - 1, argv + 1);
     if (!strcmp(c, "grid")) return cmd_grid(argc - 1, argv + 1);
     if (!strcmp(c, "make-synthetic")) return cmd_make_synthetic(argc - 1, argv + 1);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "cdiffusers: error: unknown command '%s'\n\n", c);
     usage(stderr);
     return CLI_EXIT_USAGE;

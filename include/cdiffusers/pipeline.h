@@ -111,6 +111,8 @@ typedef struct cdf_generate_options {
     double decoder_guidance_scale;     /* default 8.0; guidance runs when either scale is > 1 */
     cdf_dump_fn on_dump;               /* optional: receives every stage's intermediates */
     void *on_dump_user;
+    double *work_gflop;                /* optional: receives the call's matrix-product work in GFLOP
+                                          (2*m*n*k summed over every GEMM and convolution), for benchmarks */
 } cdf_generate_options;
 
 /* Defaults: batch 1, pipeline default steps, eta 0, threads 1, NP output,

@@ -254,6 +254,7 @@ done:
     cdf_free(z);
     cdf_free(img);
     cdf_scheduler_free(sch);
+    if (o->work_gflop) *o->work_gflop = ex.gemm_flops * 1e-9;
     cdf_exec_release(&ex);
     return s;
 }

@@ -620,6 +620,7 @@ done:
     cdf_free(img);
     cdf_free(small);
     cdf_free(lat);
+    if (o->work_gflop) *o->work_gflop = r.ex.gemm_flops * 1e-9;
     cdf_exec_release(&r.ex);
     return s;
 }

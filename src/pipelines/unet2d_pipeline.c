@@ -129,6 +129,7 @@ done:
     cdf_free(mo);
     cdf_free(noise);
     cdf_scheduler_free(sch);
+    if (o->work_gflop) *o->work_gflop = ex.gemm_flops * 1e-9;
     cdf_exec_release(&ex);
     return s;
 }

@@ -9,6 +9,7 @@ void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
     ex->isa = CDF_ISA_AUTO;
     ex->err = err;
     ex->interrupt = NULL;
+    ex->gemm_flops = 0.0;
 }
 
 void cdf_exec_release(cdf_exec *ex) {

@@ -19,6 +19,7 @@ typedef struct cdf_exec {
     float *scratch[CDF_EXEC_SLOTS];       /* slot buffers, 64-byte aligned, cdf_aligned_alloc'd */
     size_t scratch_cap[CDF_EXEC_SLOTS];   /* capacity of each slot in floats */
     volatile int *interrupt;              /* optional: set non-zero to stop at the next step */
+    double gemm_flops;                    /* 2*m*n*k summed over cdf_gemm calls (a work counter for benchmarks) */
 } cdf_exec;
 
 /* Fills ex for `threads` threads reporting into err; no allocation. */
