@@ -65,7 +65,8 @@ static void expect_all_paths(const char *what, int m, int n, int k, float alpha,
                              want[(size_t)r * n + j]);
                 }
                 for (int64_t j = n; j < ldc; j++)
-                    if (!isnan(c[(size_t)r * ldc + j])) fail_msg("%s: padding C[%d,%lld] written", what, r, (long long)j);
+                    if (!isnan(c[(size_t)r * ldc + j]))
+                        fail_msg("%s: padding C[%d,%lld] written", what, r, (long long)j);
             }
         }
     free(c);

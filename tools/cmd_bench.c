@@ -162,7 +162,8 @@ static cdf_status setup(bench *b) {
         b->x = b->ctx = b->y = malloc(1);
     }
     if (!b->x || !b->ctx || !b->y)
-        return b->err.status ? b->err.status : cdf_error_set(&b->err, CDF_ERR_NOMEM, "out of memory for the bench buffers");
+        return b->err.status ? b->err.status
+                             : cdf_error_set(&b->err, CDF_ERR_NOMEM, "out of memory for the bench buffers");
     return CDF_OK;
 }
 
@@ -271,7 +272,8 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (!b.dir) cli_usage_error(CMD, "MODEL_DIR is required");
-    if (!b.what || (strcmp(b.what, "unet") && strcmp(b.what, "vae") && strcmp(b.what, "text") && strcmp(b.what, "pipeline")))
+    if (!b.what ||
+        (strcmp(b.what, "unet") && strcmp(b.what, "vae") && strcmp(b.what, "text") && strcmp(b.what, "pipeline")))
         cli_usage_error(CMD, "--what must be unet, vae, text or pipeline");
     if ((b.height && b.height % 8) || (b.width && b.width % 8))
         cli_usage_error(CMD, "--height and --width must be multiples of 8");

@@ -286,7 +286,7 @@ cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, cons
     for (int b = 0; b < batch; b++) {
         int pos = pooled_position(c, ids + (size_t)b * seq, seq);
         TRY(cdf_linear_any(ex, hidden + ((size_t)b * seq + (size_t)pos) * hid, 1, hid, w->data, w->dtype, NULL,
-                       c->projection_dim, text_embeds + (size_t)b * c->projection_dim));
+                           c->projection_dim, text_embeds + (size_t)b * c->projection_dim));
     }
     return CDF_OK;
 }

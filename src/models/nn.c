@@ -154,7 +154,7 @@ cdf_status cdf_conv2d_forward_pad(cdf_exec *ex, const cdf_conv2d *m, const float
     const float *b = NULL;
     if (m->bias.t && !(b = cdf_param_f32(ex, &m->bias, 2))) return nomem(ex);
     return cdf_conv2d_any(ex, x, batch, m->cin, h, w, m->weight.t->data, m->weight.t->dtype, b, m->cout, m->k, m->k,
-                      m->stride, pad_t, pad_l, pad_b, pad_r, y);
+                          m->stride, pad_t, pad_l, pad_b, pad_r, y);
 }
 
 cdf_status cdf_conv2d_forward(cdf_exec *ex, const cdf_conv2d *m, const float *x, int batch, int h, int w, float *y) {

@@ -195,10 +195,11 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
                     continue;
                 }
                 float edge[MR * NR];
+                size_t row = sizeof(float) * (size_t)nr;
                 if (!first)
-                    for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, sizeof(float) * (size_t)nr);
+                    for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, row);
                 J->kern(kc, ap, bp, edge, NR, first);
-                for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, sizeof(float) * (size_t)nr);
+                for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, row);
             }
         }
     }

@@ -37,9 +37,9 @@ void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
     for (int64_t i = 0; i < nn; i++) x[i] = cdf_act_apply(act, x[i]);
 }
 
-cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt, cdf_dtype wdt,
-                      const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
-                      int pad_r, float *y) {
+cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt,
+                          cdf_dtype wdt, const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l,
+                          int pad_b, int pad_r, float *y) {
     int ho = (h + pad_t + pad_b - kh) / stride + 1;
     int wo = (w + pad_l + pad_r - kw) / stride + 1;
     int64_t hwo = (int64_t)ho * wo;
@@ -61,7 +61,8 @@ cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int 
 cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
                           const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
                           int pad_r, float *y) {
-    return cdf_conv2d_any(ex, x, batch, cin, h, w, wt, CDF_F32, bias, cout, kh, kw, stride, pad_t, pad_l, pad_b, pad_r, y);
+    return cdf_conv2d_any(ex, x, batch, cin, h, w, wt, CDF_F32, bias, cout, kh, kw, stride, pad_t, pad_l, pad_b, pad_r,
+                          y);
 }
 
 void cdf_conv2d_ref(const float *x, int batch, int cin, int h, int w, const float *wt, const float *bias, int cout,
@@ -117,8 +118,8 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
     }
 }
 
-cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt, const float *bias,
-                      int out, float *y) {
+cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt,
+                          const float *bias, int out, float *y) {
     cdf_gemm_operand xo = cdf_gemm_f32(x, in, 0), wo = {wt, wdt, 1, in, NULL};
     return cdf_gemm(ex, rows, out, in, 1.0f, &xo, &wo, NULL, bias, y, out);
 }

@@ -18,9 +18,9 @@ int cdf_act_from_name(const char *name);
  * kw] of dtype wdt (F32, F16 or BF16, read as stored); bias: [cout] or NULL;
  * y: [batch, cout, ho, wo] with ho = (h + pad_t + pad_b - kh) / stride + 1
  * (likewise wo).  CDF_OK, or the GEMM's error (in ex->err). */
-cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt, cdf_dtype wdt,
-                      const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
-                      int pad_r, float *y);
+cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt,
+                          cdf_dtype wdt, const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l,
+                          int pad_b, int pad_r, float *y);
 /* cdf_conv2d_any with float32 weights. */
 cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
                           const float *bias, int cout, int kh, int kw, int stride, int pad_t, int pad_l, int pad_b,
@@ -40,8 +40,8 @@ void cdf_geglu(cdf_exec *ex, const float *h, int rows, int inner, float *y);
 /* y = x @ w^T + bias.  x: [rows, in] float32; wt: [out, in] of dtype wdt
  * (F32, F16 or BF16); bias: [out] or NULL; y: [rows, out].  A row's result
  * never depends on the other rows (cdf_gemm's contract). */
-cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt, const float *bias,
-                      int out, float *y);
+cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt,
+                          const float *bias, int out, float *y);
 /* cdf_linear_any with float32 weights. */
 cdf_status cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
                           float *y);
