@@ -147,12 +147,6 @@ const cdf_clip_text_config *cdf_clip_text_get_config(const cdf_clip_text *m) { r
 
 static cdf_status nomem(cdf_exec *ex) { return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM; }
 
-/* y = x @ W^T + bias over every token of the batch (a row's result never
- * depends on the other rows).  x: [batch, seq, in]; y: [batch, seq, out]. */
-static cdf_status linear_seq(cdf_exec *ex, const cdf_linear *lin, const float *x, int batch, int seq, float *y) {
-    return cdf_linear_forward(ex, lin, x, batch * seq, y);
-}
-
 /* Work buffers of one forward pass. */
 typedef struct clip_work {
     float *a;      /* [batch, seq, hidden] normalised input of a sub-block */
@@ -181,20 +175,20 @@ static cdf_status layer_forward(cdf_exec *ex, const cdf_clip_text *m, const cdf_
     /* CLIPAttention scales the q projection (a float32 multiply) before q k^T */
     float scale = (float)pow((double)hd, -0.5);
     TRY(cdf_layernorm_forward(ex, &L->layer_norm1, h, (int64_t)batch * seq, w->a));
-    TRY(linear_seq(ex, &L->q_proj, w->a, batch, seq, w->q));
+    TRY(cdf_linear_forward(ex, &L->q_proj, w->a, batch * seq, w->q));
     cdf_scale_inplace(ex, w->q, n, scale);
-    TRY(linear_seq(ex, &L->k_proj, w->a, batch, seq, w->k));
-    TRY(linear_seq(ex, &L->v_proj, w->a, batch, seq, w->v));
+    TRY(cdf_linear_forward(ex, &L->k_proj, w->a, batch * seq, w->k));
+    TRY(cdf_linear_forward(ex, &L->v_proj, w->a, batch * seq, w->v));
     for (int b = 0; b < batch; b++) {
         size_t off = (size_t)b * seq * hid;
         TRY(cdf_causal_attention(ex, w->q + off, w->k + off, w->v + off, seq, heads, hd, w->sc, w->a + off));
     }
-    TRY(linear_seq(ex, &L->out_proj, w->a, batch, seq, w->o));
+    TRY(cdf_linear_forward(ex, &L->out_proj, w->a, batch * seq, w->o));
     cdf_add_inplace(ex, h, w->o, n);
     TRY(cdf_layernorm_forward(ex, &L->layer_norm2, h, (int64_t)batch * seq, w->a));
-    TRY(linear_seq(ex, &L->fc1, w->a, batch, seq, w->f));
+    TRY(cdf_linear_forward(ex, &L->fc1, w->a, batch * seq, w->f));
     cdf_ffn_activate(ex, w->f, (size_t)batch * seq * c->intermediate_size, c->hidden_act);
-    TRY(linear_seq(ex, &L->fc2, w->f, batch, seq, w->o));
+    TRY(cdf_linear_forward(ex, &L->fc2, w->f, batch * seq, w->o));
     cdf_add_inplace(ex, h, w->o, n);
     return CDF_OK;
 }

@@ -10,6 +10,7 @@ void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
     ex->err = err;
     ex->interrupt = NULL;
     ex->gemm_flops = 0.0;
+    ex->cpu_features = 0;
 }
 
 void cdf_exec_release(cdf_exec *ex) {

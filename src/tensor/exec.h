@@ -20,6 +20,7 @@ typedef struct cdf_exec {
     size_t scratch_cap[CDF_EXEC_SLOTS];   /* capacity of each slot in floats */
     volatile int *interrupt;              /* optional: set non-zero to stop at the next step */
     double gemm_flops;                    /* 2*m*n*k summed over cdf_gemm calls (a work counter for benchmarks) */
+    unsigned cpu_features;                /* the GEMM kernels' CPU checks, read by the first cdf_gemm (0: not yet) */
 } cdf_exec;
 
 /* Fills ex for `threads` threads reporting into err; no allocation. */

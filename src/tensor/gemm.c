@@ -9,13 +9,23 @@
 
 #if CDF_HAVE_X86
 #include <cpuid.h>
-
-/* F16C (CPUID.1:ECX bit 29); __builtin_cpu_supports does not know it in every compiler. */
-static int cpu_has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && __builtin_cpu_supports("avx");
-}
 #endif
+
+/* CPU feature bits the kernels need (exec->cpu_features; 0: not read yet). */
+#define CPU_READ 1u
+#define CPU_AVX2_FMA 2u
+#define CPU_F16C 4u
+
+static unsigned read_cpu_features(void) {
+    unsigned f = CPU_READ;
+#if CDF_HAVE_X86
+    unsigned a, b, c, d;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f |= CPU_AVX2_FMA;
+    /* F16C is CPUID.1:ECX bit 29: __builtin_cpu_supports does not know it in every compiler */
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && __builtin_cpu_supports("avx")) f |= CPU_F16C;
+#endif
+    return f;
+}
 
 /* Blocking (BLIS's loop order inside one output tile): k in KC blocks; per
  * block, A's MC x KC and B's KC x NC are packed into micro-panels, then each
@@ -41,21 +51,21 @@ void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, in
     }
 }
 
-static cdf_gemm_kernel_fn pick_kernel(const cdf_exec *ex, const char **name) {
+static cdf_gemm_kernel_fn pick_kernel(cdf_isa isa, unsigned cpu, const char **name) {
 #if CDF_HAVE_X86
-    if (ex->isa == CDF_ISA_AUTO && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (isa == CDF_ISA_AUTO && (cpu & CPU_AVX2_FMA)) {
         if (name) *name = "avx2";
         return cdf_gemm_kernel_avx2;
     }
 #endif
-    (void)ex;
+    (void)isa, (void)cpu;
     if (name) *name = "scalar";
     return cdf_gemm_kernel_scalar;
 }
 
 const char *cdf_gemm_kernel_name(const cdf_exec *ex) {
     const char *name = NULL;
-    pick_kernel(ex, &name);
+    pick_kernel(ex->isa, ex->cpu_features ? ex->cpu_features : read_cpu_features(), &name);
     return name;
 }
 
@@ -224,9 +234,11 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
         if (!ops[i]->conv && ops[i]->dtype != CDF_F32 && ops[i]->dtype != CDF_F16 && ops[i]->dtype != CDF_BF16)
             return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED, "GEMM operand of dtype %s (F32, F16 or BF16 needed)",
                                  cdf_dtype_name(ops[i]->dtype));
-    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, NC_MAX, 0, 0, pick_kernel(ex, NULL), f16_portable};
+    if (!ex->cpu_features) ex->cpu_features = read_cpu_features(); /* once per exec, not per call */
+    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, NC_MAX, 0, 0,
+                  pick_kernel(ex->isa, ex->cpu_features, NULL), f16_portable};
 #if CDF_HAVE_X86
-    if (ex->isa == CDF_ISA_AUTO && cpu_has_f16c()) J.f16 = cdf_gemm_f16_to_f32_f16c;
+    if (ex->isa == CDF_ISA_AUTO && (ex->cpu_features & CPU_F16C)) J.f16 = cdf_gemm_f16_to_f32_f16c;
 #endif
     int tiles_m = (m + MC - 1) / MC;
     int nth = cdf_exec_threads_for(ex, (double)m * n * (k ? k : 1));

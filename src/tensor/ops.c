@@ -124,11 +124,6 @@ cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const 
     return cdf_gemm(ex, rows, out, in, 1.0f, &xo, &wo, NULL, bias, y, out);
 }
 
-cdf_status cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
-                          float *y) {
-    return cdf_linear_any(ex, x, rows, in, wt, CDF_F32, bias, out, y);
-}
-
 void cdf_add_channel_bias(cdf_exec *ex, float *y, const float *v, int batch, int channels, int64_t hw) {
     int total = batch * channels;
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * hw)) schedule(static)

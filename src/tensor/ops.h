@@ -42,9 +42,6 @@ void cdf_geglu(cdf_exec *ex, const float *h, int rows, int inner, float *y);
  * never depends on the other rows (cdf_gemm's contract). */
 cdf_status cdf_linear_any(cdf_exec *ex, const float *x, int rows, int in, const void *wt, cdf_dtype wdt,
                           const float *bias, int out, float *y);
-/* cdf_linear_any with float32 weights. */
-cdf_status cdf_linear_f32(cdf_exec *ex, const float *x, int rows, int in, const float *wt, const float *bias, int out,
-                          float *y);
 
 /* In-place activation over n floats. */
 void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act);
