@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tensor/vmath.h"
+
 static inline uint32_t f2u(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -82,17 +84,12 @@ static inline df2 df_div(df2 n, df2 d) {
     return df(s, fmaf(s, v, fmaf(n.y, t, u)));
 }
 
-/* ---- integer helpers of SLEEF ---- */
-static inline int rint_i(float x) {
-    if (!(x > -2147483648.0f && x < 2147483648.0f)) return INT32_MIN; /* cvtps2dq's "integer indefinite" */
-    return (int)rintf(x);
-}
-static inline float pow2i(int q) { return u2f((uint32_t)(q + 0x7f) << 23); }
-static inline float ldexp2k(float d, int e) { return d * pow2i(e >> 1) * pow2i(e - (e >> 1)); }
-
-#define L2Uf 0.693145751953125f
-#define L2Lf 1.428606765330187045e-06f
-#define R_LN2f 1.442695040888963407359924681001892137426645954152985934135449406931f
+/* ---- integer helpers and constants of SLEEF (shared with the tensor kernels) ---- */
+#define rint_i cdf_vm_rint_i
+#define ldexp2k cdf_vm_ldexp2k
+#define L2Uf CDF_VM_L2U
+#define L2Lf CDF_VM_L2L
+#define R_LN2f CDF_VM_R_LN2
 
 float cdf_sleef_logf(float d) {
     const int tiny = d < FLT_MIN;
@@ -115,22 +112,7 @@ float cdf_sleef_logf(float d) {
     return r;
 }
 
-float cdf_sleef_expf(float d) {
-    int q = rint_i(d * R_LN2f);
-    float s = fmaf((float)q, -L2Uf, d);
-    s = fmaf((float)q, -L2Lf, s);
-    float u = 0.000198527617612853646278381f;
-    u = fmaf(u, s, 0.00139304355252534151077271f);
-    u = fmaf(u, s, 0.00833336077630519866943359f);
-    u = fmaf(u, s, 0.0416664853692054748535156f);
-    u = fmaf(u, s, 0.166666671633720397949219f);
-    u = fmaf(u, s, 0.5f);
-    u = 1.0f + fmaf(s * s, u, s);
-    u = ldexp2k(u, q);
-    if (d < -104) u = 0.0f;
-    if (100 < d) u = INFINITY;
-    return u;
-}
+float cdf_sleef_expf(float d) { return cdf_expf_sleef(d); }
 
 /* SLEEF's expk2f: exp(d) as a double-float. */
 static df2 expk2f(df2 d) {

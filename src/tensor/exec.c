@@ -1,5 +1,9 @@
 #include "tensor/exec.h"
 
+#if CDF_HAVE_X86
+#include <cpuid.h>
+#endif
+
 void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
     for (int i = 0; i < CDF_EXEC_SLOTS; i++) {
         ex->scratch[i] = NULL;
@@ -43,3 +47,19 @@ float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n) {
 }
 
 int cdf_exec_threads_for(const cdf_exec *ex, double work) { return work < 65536.0 ? 1 : ex->threads; }
+
+#define CPU_READ 1u
+
+unsigned cdf_exec_cpu(cdf_exec *ex) {
+    if (!ex->cpu_features) {
+        unsigned f = CPU_READ;
+#if CDF_HAVE_X86
+        unsigned a, b, c, d;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f |= CDF_CPU_AVX2_FMA;
+        /* F16C is CPUID.1:ECX bit 29: __builtin_cpu_supports does not know it in every compiler */
+        if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && __builtin_cpu_supports("avx")) f |= CDF_CPU_F16C;
+#endif
+        ex->cpu_features = f;
+    }
+    return ex->isa == CDF_ISA_SCALAR ? 0u : ex->cpu_features & ~CPU_READ;
+}

@@ -9,18 +9,22 @@
 #define CDF_EXEC_SLOTS 5
 #define CDF_SLOT_GEMM 4 /* cdf_gemm's packed panels (the other slots belong to the callers) */
 
-/* Which GEMM micro-kernel to use: the best the CPU has, or the portable one. */
+/* Which kernels to use: the best the CPU has, or the portable ones. */
 typedef enum cdf_isa { CDF_ISA_AUTO = 0, CDF_ISA_SCALAR = 1 } cdf_isa;
+
+/* CPU features the SIMD kernels need (cdf_exec_cpu). */
+#define CDF_CPU_AVX2_FMA 2u /* AVX2 and FMA */
+#define CDF_CPU_F16C 4u     /* F16C with AVX */
 
 typedef struct cdf_exec {
     int threads;                          /* >= 1; OpenMP loops use this many */
-    cdf_isa isa;                          /* GEMM kernel choice (results are the same bytes either way) */
+    cdf_isa isa;                          /* kernel choice (results are the same bytes either way) */
     cdf_error *err;                       /* where failures are reported */
     float *scratch[CDF_EXEC_SLOTS];       /* slot buffers, 64-byte aligned, cdf_aligned_alloc'd */
     size_t scratch_cap[CDF_EXEC_SLOTS];   /* capacity of each slot in floats */
     volatile int *interrupt;              /* optional: set non-zero to stop at the next step */
     double gemm_flops;                    /* 2*m*n*k summed over cdf_gemm calls (a work counter for benchmarks) */
-    unsigned cpu_features;                /* the GEMM kernels' CPU checks, read by the first cdf_gemm (0: not yet) */
+    unsigned cpu_features;                /* CDF_CPU_* bits | 1 once read (0: not yet); see cdf_exec_cpu */
 } cdf_exec;
 
 /* Fills ex for `threads` threads reporting into err; no allocation. */
@@ -30,6 +34,9 @@ void cdf_exec_release(cdf_exec *ex);
 /* Scratch slot `slot` with room for n floats (contents undefined); NULL and
  * CDF_ERR_NOMEM recorded in ex->err when it cannot grow. */
 float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n);
+/* The CDF_CPU_* features kernels may use: none for CDF_ISA_SCALAR, else
+ * what the CPU has (read once per exec, then cached in ex->cpu_features). */
+unsigned cdf_exec_cpu(cdf_exec *ex);
 /* Threads worth using for a loop of about `work` simple operations: 1 for
  * small loops (waking a team costs more than it saves), else ex->threads.
  * Results never depend on it: loops split independent outputs only. */

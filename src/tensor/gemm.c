@@ -7,26 +7,6 @@
 #include "tensor/gemm_kernels.h"
 #include "tensor/half.h"
 
-#if CDF_HAVE_X86
-#include <cpuid.h>
-#endif
-
-/* CPU feature bits the kernels need (exec->cpu_features; 0: not read yet). */
-#define CPU_READ 1u
-#define CPU_AVX2_FMA 2u
-#define CPU_F16C 4u
-
-static unsigned read_cpu_features(void) {
-    unsigned f = CPU_READ;
-#if CDF_HAVE_X86
-    unsigned a, b, c, d;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f |= CPU_AVX2_FMA;
-    /* F16C is CPUID.1:ECX bit 29: __builtin_cpu_supports does not know it in every compiler */
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) && __builtin_cpu_supports("avx")) f |= CPU_F16C;
-#endif
-    return f;
-}
-
 /* Blocking (BLIS's loop order inside one output tile): k in KC blocks; per
  * block, A's MC x KC and B's KC x NC are packed into micro-panels, then each
  * NR-wide B panel meets every MR-tall A panel.  The kernels sum in blocks of
@@ -38,6 +18,7 @@ static unsigned read_cpu_features(void) {
 #define KC 256 /* a multiple of CDF_GEMM_SUM_BLOCK */
 #define MC (MR * 24)
 #define NC_MAX (NR * 128)
+#define ROUND_UP(x, q) (((x) + (q)-1) / (q) * (q))
 
 void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
     for (int q0 = 0; q0 < kc; q0 += CDF_GEMM_SUM_BLOCK) {
@@ -51,21 +32,21 @@ void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, in
     }
 }
 
-static cdf_gemm_kernel_fn pick_kernel(cdf_isa isa, unsigned cpu, const char **name) {
+static cdf_gemm_kernel_fn pick_kernel(unsigned cpu, const char **name) {
 #if CDF_HAVE_X86
-    if (isa == CDF_ISA_AUTO && (cpu & CPU_AVX2_FMA)) {
+    if (cpu & CDF_CPU_AVX2_FMA) {
         if (name) *name = "avx2";
         return cdf_gemm_kernel_avx2;
     }
 #endif
-    (void)isa, (void)cpu;
+    (void)cpu;
     if (name) *name = "scalar";
     return cdf_gemm_kernel_scalar;
 }
 
-const char *cdf_gemm_kernel_name(const cdf_exec *ex) {
+const char *cdf_gemm_kernel_name(cdf_exec *ex) {
     const char *name = NULL;
-    pick_kernel(ex->isa, ex->cpu_features ? ex->cpu_features : read_cpu_features(), &name);
+    pick_kernel(cdf_exec_cpu(ex), &name);
     return name;
 }
 
@@ -85,18 +66,24 @@ static void load_run(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int n, 
         cdf_convert_to_f32(o->dtype, p + off * 2, dst, (size_t)n);
 }
 
-/* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR], rows past mc zero. */
+/* rows[r][p] (nrow rows of kc, row stride kc) -> d[p * width + r], lanes nrow .. width-1 zero: one
+ * panel, written in order */
+static void interleave(const float *rows, int nrow, int kc, int width, float *d) {
+    for (int p = 0; p < kc; p++, d += width) {
+        int r = 0;
+        for (; r < nrow; r++) d[r] = rows[(size_t)r * kc + p];
+        for (; r < width; r++) d[r] = 0.0f;
+    }
+}
+
+/* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR], rows past mc zero; tmp: MR * KC floats. */
 static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0, int kc, float *dst, float *tmp) {
     for (int ip = 0; ip < mc; ip += MR) {
         int mr = mc - ip < MR ? mc - ip : MR;
         float *d = dst + (size_t)ip * kc;
         if (!a->trans) {
-            for (int r = 0; r < mr; r++) {
-                load_run(a, f16, (int64_t)(i0 + ip + r) * a->ld + p0, kc, tmp);
-                for (int p = 0; p < kc; p++) d[p * MR + r] = tmp[p];
-            }
-            for (int r = mr; r < MR; r++)
-                for (int p = 0; p < kc; p++) d[p * MR + r] = 0.0f;
+            for (int r = 0; r < mr; r++) load_run(a, f16, (int64_t)(i0 + ip + r) * a->ld + p0, kc, tmp + (size_t)r * kc);
+            interleave(tmp, mr, kc, MR, d);
         } else {
             for (int p = 0; p < kc; p++) {
                 load_run(a, f16, (int64_t)(p0 + p) * a->ld + i0 + ip, mr, d + p * MR);
@@ -126,7 +113,8 @@ static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int
             if (iy < 0 || iy >= g->h) {
                 memset(d, 0, sizeof(float) * NR);
             } else if (ix >= 0 && ix + NR <= g->w) {
-                memcpy(d, xc + (size_t)iy * g->w + ix, sizeof(float) * NR);
+                const float *src = xc + (size_t)iy * g->w + ix;
+                for (int c = 0; c < NR; c++) d[c] = src[c];
             } else {
                 const float *xr = xc + (size_t)iy * g->w;
                 for (int c = 0; c < NR; c++) d[c] = ix + c >= 0 && ix + c < g->w ? xr[ix + c] : 0.0f;
@@ -148,7 +136,7 @@ static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int
     }
 }
 
-/* B[p0 .. p0+kc, j0 .. j0+nc] -> NR-wide panels [kc, NR], columns past nc zero. */
+/* B[p0 .. p0+kc, j0 .. j0+nc] -> NR-wide panels [kc, NR], columns past nc zero; tmp: NR * KC floats. */
 static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int j0, int nc, float *dst, float *tmp) {
     for (int jp = 0; jp < nc; jp += NR) {
         int nr = nc - jp < NR ? nc - jp : NR;
@@ -161,12 +149,8 @@ static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int j0
                 for (int c = nr; c < NR; c++) d[p * NR + c] = 0.0f;
             }
         } else {
-            for (int c = 0; c < nr; c++) {
-                load_run(b, f16, (int64_t)(j0 + jp + c) * b->ld + p0, kc, tmp);
-                for (int p = 0; p < kc; p++) d[p * NR + c] = tmp[p];
-            }
-            for (int c = nr; c < NR; c++)
-                for (int p = 0; p < kc; p++) d[p * NR + c] = 0.0f;
+            for (int c = 0; c < nr; c++) load_run(b, f16, (int64_t)(j0 + jp + c) * b->ld + p0, kc, tmp + (size_t)c * kc);
+            interleave(tmp, nr, kc, NR, d);
         }
     }
 }
@@ -178,43 +162,47 @@ typedef struct gemm_job {
     const float *row_bias, *col_bias;
     float *c;
     int64_t ldc;
-    int nc, tiles_n, tiles;
+    int mg, nc, tiles_n, tiles; /* output tiles of mg x nc (mg a multiple of MC, nc of NR) */
     cdf_gemm_kernel_fn kern;
     f16_fn f16;
 } gemm_job;
 
-/* One MC x nc output tile, all of k, then the epilogue. */
+/* One mg x nc output tile, all of k, then the epilogue: per KC block of k, B's kc x nc block is packed
+ * once and meets each MC-tall block of A in turn. */
 static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *tmp) {
-    int i0 = (tile / J->tiles_n) * MC, j0 = (tile % J->tiles_n) * J->nc;
-    int mc = J->m - i0 < MC ? J->m - i0 : MC, nc = J->n - j0 < J->nc ? J->n - j0 : J->nc;
+    int i0 = (tile / J->tiles_n) * J->mg, j0 = (tile % J->tiles_n) * J->nc;
+    int mg = J->m - i0 < J->mg ? J->m - i0 : J->mg, nc = J->n - j0 < J->nc ? J->n - j0 : J->nc;
     float *ct = J->c + (int64_t)i0 * J->ldc + j0;
     if (J->k == 0)
-        for (int i = 0; i < mc; i++) memset(ct + (int64_t)i * J->ldc, 0, sizeof(float) * (size_t)nc);
+        for (int i = 0; i < mg; i++) memset(ct + (int64_t)i * J->ldc, 0, sizeof(float) * (size_t)nc);
     for (int p0 = 0; p0 < J->k; p0 += KC) {
         int kc = J->k - p0 < KC ? J->k - p0 : KC, first = p0 == 0;
-        pack_a(J->a, J->f16, i0, mc, p0, kc, pa, tmp);
         pack_b(J->b, J->f16, p0, kc, j0, nc, pb, tmp);
-        for (int jp = 0; jp < nc; jp += NR) {
-            int nr = nc - jp < NR ? nc - jp : NR;
-            for (int ip = 0; ip < mc; ip += MR) {
-                int mr = mc - ip < MR ? mc - ip : MR;
-                float *cp = ct + (int64_t)ip * J->ldc + jp;
-                const float *ap = pa + (size_t)ip * kc, *bp = pb + (size_t)jp * kc;
-                if (mr == MR && nr == NR) {
-                    J->kern(kc, ap, bp, cp, J->ldc, first);
-                    continue;
+        for (int ic = 0; ic < mg; ic += MC) {
+            int mc = mg - ic < MC ? mg - ic : MC;
+            pack_a(J->a, J->f16, i0 + ic, mc, p0, kc, pa, tmp);
+            for (int jp = 0; jp < nc; jp += NR) {
+                int nr = nc - jp < NR ? nc - jp : NR;
+                for (int ip = 0; ip < mc; ip += MR) {
+                    int mr = mc - ip < MR ? mc - ip : MR;
+                    float *cp = ct + (int64_t)(ic + ip) * J->ldc + jp;
+                    const float *ap = pa + (size_t)ip * kc, *bp = pb + (size_t)jp * kc;
+                    if (mr == MR && nr == NR) {
+                        J->kern(kc, ap, bp, cp, J->ldc, first);
+                        continue;
+                    }
+                    float edge[MR * NR];
+                    size_t row = sizeof(float) * (size_t)nr;
+                    if (!first)
+                        for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, row);
+                    J->kern(kc, ap, bp, edge, NR, first);
+                    for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, row);
                 }
-                float edge[MR * NR];
-                size_t row = sizeof(float) * (size_t)nr;
-                if (!first)
-                    for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, row);
-                J->kern(kc, ap, bp, edge, NR, first);
-                for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, row);
             }
         }
     }
     if (J->alpha == 1.0f && !J->row_bias && !J->col_bias) return;
-    for (int i = 0; i < mc; i++) {
+    for (int i = 0; i < mg; i++) {
         float *cr = ct + (int64_t)i * J->ldc;
         for (int j = 0; j < nc; j++) {
             float v = J->alpha * cr[j];
@@ -234,23 +222,35 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
         if (!ops[i]->conv && ops[i]->dtype != CDF_F32 && ops[i]->dtype != CDF_F16 && ops[i]->dtype != CDF_BF16)
             return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED, "GEMM operand of dtype %s (F32, F16 or BF16 needed)",
                                  cdf_dtype_name(ops[i]->dtype));
-    if (!ex->cpu_features) ex->cpu_features = read_cpu_features(); /* once per exec, not per call */
-    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, NC_MAX, 0, 0,
-                  pick_kernel(ex->isa, ex->cpu_features, NULL), f16_portable};
+    unsigned cpu = cdf_exec_cpu(ex);
+    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, 0, 0, 0, 0, pick_kernel(cpu, NULL), f16_portable};
 #if CDF_HAVE_X86
-    if (ex->isa == CDF_ISA_AUTO && (ex->cpu_features & CPU_F16C)) J.f16 = cdf_gemm_f16_to_f32_f16c;
+    if (cpu & CDF_CPU_F16C) J.f16 = cdf_gemm_f16_to_f32_f16c;
 #endif
-    int tiles_m = (m + MC - 1) / MC;
     int nth = cdf_exec_threads_for(ex, (double)m * n * (k ? k : 1));
-    /* narrower tiles when there are too few to keep the threads busy */
-    while (J.nc > 4 * NR && (double)tiles_m * ((n + J.nc - 1) / J.nc) < 4.0 * nth) J.nc /= 2;
+    /* Tiles as large as possible (each B block is packed once per tile row, each A block once per
+     * tile column), then split until the threads have about four tiles each: along m where B is
+     * the smaller operand to pack again, else along n. */
+    J.mg = ROUND_UP(m, MC);
+    J.nc = n < NC_MAX ? ROUND_UP(n, NR) : NC_MAX;
+    for (;;) {
+        double tiles = (double)((m + J.mg - 1) / J.mg) * ((n + J.nc - 1) / J.nc);
+        if (nth == 1 || tiles >= 4.0 * nth) break;
+        int can_m = J.mg > MC, can_n = J.nc > 4 * NR;
+        if (can_m && (n <= m || !can_n))
+            J.mg = ROUND_UP(J.mg / 2, MC);
+        else if (can_n)
+            J.nc = ROUND_UP(J.nc / 2, NR);
+        else
+            break;
+    }
     J.tiles_n = (n + J.nc - 1) / J.nc;
-    J.tiles = tiles_m * J.tiles_n;
+    J.tiles = ((m + J.mg - 1) / J.mg) * J.tiles_n;
     if (nth > J.tiles) nth = J.tiles;
-    /* per thread (floats, 64-byte multiples): A block, B block, one conversion row */
-    size_t kmax = (size_t)(k < KC ? k : KC), ncr = (size_t)((n < J.nc ? n : J.nc) + NR - 1) / NR * NR;
-    size_t pack_a = ((size_t)MC * kmax + 15) / 16 * 16, pack_b = (kmax * ncr + 15) / 16 * 16;
-    size_t per_thread = pack_a + pack_b + KC;
+    /* per thread (floats, 64-byte multiples): A block, B block, the rows an interleave reads */
+    size_t kmax = (size_t)(k < KC ? k : KC);
+    size_t pack_a = ((size_t)MC * kmax + 15) / 16 * 16, pack_b = (kmax * (size_t)J.nc + 15) / 16 * 16;
+    size_t per_thread = pack_a + pack_b + (size_t)(MR > NR ? MR : NR) * KC;
     float *buf = cdf_exec_scratch(ex, CDF_SLOT_GEMM, per_thread * (size_t)nth);
     if (!buf) return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM;
     if (nth <= 1) {

@@ -72,6 +72,6 @@ void cdf_sgemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, c
                    const float *b, int64_t ldb, float *c, int64_t ldc);
 
 /* The micro-kernel cdf_gemm uses with this exec ("avx2" or "scalar"). */
-const char *cdf_gemm_kernel_name(const cdf_exec *ex);
+const char *cdf_gemm_kernel_name(cdf_exec *ex);
 
 #endif

@@ -17,7 +17,7 @@ int cdf_act_from_name(const char *name) {
 
 float cdf_act_apply(cdf_act act, float v) {
     switch (act) {
-    case CDF_ACT_SILU: return v / (1.0f + expf(-v));
+    case CDF_ACT_SILU: return cdf_silu_ref(v);
     case CDF_ACT_MISH: {
         /* torch: x * tanh(softplus(x)), softplus = log1p(exp(x)) (threshold 20) */
         float sp = v > 20.0f ? v : log1pf(expf(v));
@@ -30,11 +30,31 @@ float cdf_act_apply(cdf_act act, float v) {
     return v;
 }
 
+/* y[i] = act(x[i] * scale + shift), or act(x[i]) when !affine, with the vector SiLU where this exec has one */
+static void act_run(unsigned cpu, const float *x, float *y, int64_t n, int affine, float scale, float shift,
+                    cdf_act act) {
+#if CDF_HAVE_X86
+    if (act == CDF_ACT_SILU && (cpu & CDF_CPU_AVX2_FMA)) {
+        cdf_silu_avx2(x, y, n, affine, scale, shift);
+        return;
+    }
+#endif
+    (void)cpu;
+    if (affine)
+        for (int64_t i = 0; i < n; i++) y[i] = cdf_act_apply(act, x[i] * scale + shift);
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = cdf_act_apply(act, x[i]);
+}
+
 void cdf_activate(cdf_exec *ex, float *x, size_t n, cdf_act act) {
     if (act == CDF_ACT_NONE) return;
-    int64_t nn = (int64_t)n;
+    unsigned cpu = cdf_exec_cpu(ex);
+    int64_t nn = (int64_t)n, chunk = 4096, nchunks = (nn + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)nn * 8)) schedule(static)
-    for (int64_t i = 0; i < nn; i++) x[i] = cdf_act_apply(act, x[i]);
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t i0 = c * chunk, len = nn - i0 < chunk ? nn - i0 : chunk;
+        act_run(cpu, x + i0, x + i0, len, 0, 1.0f, 0.0f, act);
+    }
 }
 
 cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt,
@@ -91,6 +111,7 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
                     const float *gamma, const float *beta, cdf_act act, float *y) {
     int cpg = channels / groups;
     int total = batch * groups;
+    unsigned cpu = cdf_exec_cpu(ex);
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)total * cpg * hw * 4)) schedule(static)
     for (int bg = 0; bg < total; bg++) {
         int b = bg / groups, g = bg % groups;
@@ -113,7 +134,7 @@ void cdf_group_norm(cdf_exec *ex, const float *x, int batch, int channels, int64
             float shift = beta[ch] - scale * meanf;
             const float *xs = x + base + (size_t)c * hw;
             float *ys = y + base + (size_t)c * hw;
-            for (int64_t i = 0; i < hw; i++) ys[i] = cdf_act_apply(act, xs[i] * scale + shift);
+            act_run(cpu, xs, ys, hw, 1, scale, shift, act);
         }
     }
 }
@@ -148,20 +169,33 @@ void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int 
     }
 }
 
-void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n) {
-#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * n * 8)) schedule(static)
-    for (int r = 0; r < rows; r++) {
-        float *row = x + (size_t)r * n;
-        float mx = row[0];
-        for (int i = 1; i < n; i++) mx = row[i] > mx ? row[i] : mx;
-        float s = 0.0f;
-        for (int i = 0; i < n; i++) {
-            row[i] = expf(row[i] - mx);
-            s += row[i];
-        }
-        float inv = 1.0f / s;
-        for (int i = 0; i < n; i++) row[i] *= inv;
+void cdf_softmax_row_ref(float *row, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = row[i] > mx ? row[i] : mx;
+    float lane[8] = {0};
+    for (int i = 0; i < n; i++) {
+        row[i] = cdf_expf_sleef(row[i] - mx);
+        lane[i % 8] += row[i];
     }
+    float s = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+    if (n < 8) /* one partial vector: its lanes left to right */
+        for (int i = 1; i < n; i++) s = i == 1 ? lane[0] + lane[1] : s + lane[i];
+    float inv = 1.0f / s;
+    for (int i = 0; i < n; i++) row[i] *= inv;
+}
+
+cdf_softmax_row_fn cdf_softmax_row_kernel(cdf_exec *ex) {
+#if CDF_HAVE_X86
+    if (cdf_exec_cpu(ex) & CDF_CPU_AVX2_FMA) return cdf_softmax_row_avx2;
+#endif
+    (void)ex;
+    return cdf_softmax_row_ref;
+}
+
+void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n) {
+    cdf_softmax_row_fn row_fn = cdf_softmax_row_kernel(ex);
+#pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)rows * n * 8)) schedule(static)
+    for (int r = 0; r < rows; r++) row_fn(x + (size_t)r * n, n);
 }
 
 void cdf_transpose(cdf_exec *ex, const float *x, int batch, int rows, int cols, float *y) {

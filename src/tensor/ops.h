@@ -5,6 +5,7 @@
 #define CDF_TENSOR_OPS_H
 
 #include "tensor/exec.h"
+#include "tensor/vmath.h"
 
 typedef enum cdf_act { CDF_ACT_NONE = 0, CDF_ACT_SILU, CDF_ACT_MISH, CDF_ACT_GELU, CDF_ACT_RELU } cdf_act;
 
@@ -59,8 +60,11 @@ void cdf_upsample_nearest2x(cdf_exec *ex, const float *x, int batch, int c, int 
  * y: [batch, c, oh, ow]. */
 void cdf_upsample_nearest(cdf_exec *ex, const float *x, int batch, int c, int h, int w, int oh, int ow, float *y);
 
-/* Row softmax in place: x: [rows, n]; max, exp(x - max), sum, multiply by 1/sum. */
+/* Row softmax in place: x: [rows, n], n >= 1; each row as
+ * cdf_softmax_row_ref defines it (torch's order of sums, SLEEF's exp). */
 void cdf_softmax_rows(cdf_exec *ex, float *x, int rows, int n);
+/* The row softmax for this exec's CPU (cdf_softmax_row_ref's bits on every path). */
+cdf_softmax_row_fn cdf_softmax_row_kernel(cdf_exec *ex);
 
 /* Transposes per image: x: [batch, rows, cols] -> y: [batch, cols, rows]. */
 void cdf_transpose(cdf_exec *ex, const float *x, int batch, int rows, int cols, float *y);

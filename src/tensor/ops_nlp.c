@@ -5,6 +5,7 @@
 
 #include "tensor/gemm.h"
 #include "tensor/half.h"
+#include "tensor/ops.h"
 
 int cdf_ffn_act_from_name(const char *name, cdf_ffn_act *out) {
     if (!name) return -1;
@@ -23,9 +24,9 @@ int cdf_ffn_act_from_name(const char *name, cdf_ffn_act *out) {
 float cdf_ffn_act_apply(cdf_ffn_act act, float v) {
     switch (act) {
     case CDF_FFN_QUICK_GELU: {
-        /* torch: x * sigmoid(1.702 * x), the scalar taken as float32 */
+        /* torch: x * sigmoid(1.702 * x), the scalar taken as float32; sigmoid as its vector kernel */
         float z = 1.702f * v;
-        return v * (1.0f / (1.0f + expf(-z)));
+        return v * (1.0f / (1.0f + cdf_expf_sleef(-z)));
     }
     case CDF_FFN_GELU: return v * 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
     case CDF_FFN_GELU_TANH: {
@@ -82,20 +83,13 @@ cdf_status cdf_embedding_rows(cdf_exec *ex, cdf_dtype dtype, const void *table, 
 }
 
 void cdf_causal_softmax_rows(cdf_exec *ex, float *x, int n) {
+    cdf_softmax_row_fn row_fn = cdf_softmax_row_kernel(ex);
 #pragma omp parallel for num_threads(cdf_exec_threads_for(ex, (double)n * n * 4)) schedule(static)
     for (int r = 0; r < n; r++) {
         float *row = x + (size_t)r * n;
-        int len = r + 1;
-        float mx = row[0];
-        for (int i = 1; i < len; i++) mx = row[i] > mx ? row[i] : mx;
-        float s = 0.0f;
-        for (int i = 0; i < len; i++) {
-            row[i] = expf(row[i] - mx);
-            s += row[i];
-        }
-        float inv = 1.0f / s;
-        for (int i = 0; i < len; i++) row[i] *= inv;
-        for (int i = len; i < n; i++) row[i] = 0.0f;
+        /* the masked keys' exp is 0: summing them into their lanes changes nothing */
+        row_fn(row, r + 1);
+        for (int i = r + 1; i < n; i++) row[i] = 0.0f;
     }
 }
 

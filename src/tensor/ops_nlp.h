@@ -40,8 +40,7 @@ cdf_status cdf_embedding_rows(cdf_exec *ex, cdf_dtype dtype, const void *table, 
                               const int64_t *ids, int n, float *y);
 
 /* Causal softmax in place: x: [n, n] scores of one head; row i is the
- * softmax of x[i, 0..i] (max, exp(x - max) in float32 order, sum, times
- * 1/sum) and x[i, i+1..n-1] become exactly 0 (what adding finfo.min gives). */
+ * softmax of x[i, 0..i] (cdf_softmax_row_ref) and x[i, i+1..n-1] become exactly 0 (what adding finfo.min gives). */
 void cdf_causal_softmax_rows(cdf_exec *ex, float *x, int n);
 
 /* Multi-head causal self-attention core for ONE sequence:

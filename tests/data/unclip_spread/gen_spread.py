@@ -7,7 +7,7 @@ records, per stored array, the largest over those runs of max / p99 / mean
 |live - stored| and of the count above the case's outlier_atol.
 
 usage: PYTHONPATH=<diffusers>:<reference>/shim:<reference>/transformers_stub:<reference> \
-       /usr/bin/python3 gen_spread.py TESTS_DATA OUT.json [THREADS]   (default 1,4)
+       /usr/bin/python3 gen_spread.py TESTS_DATA OUT.json [THREADS]   (default 1,2,3,4,6)
 
 The public golden cases were made with 1 thread on a CPU whose OpenBLAS used
 AVX-512 kernels, the b_* cases with 1 thread on an AVX2 machine (see
@@ -22,7 +22,7 @@ import numpy as np, torch
 import load_pipelines as lp
 
 data, out = sys.argv[1], sys.argv[2]
-thread_counts = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "1,4").split(",")]
+thread_counts = [int(x) for x in (sys.argv[3] if len(sys.argv) > 3 else "1,2,3,4,6").split(",")]
 root = os.path.join(data, "unclip")
 cpu = "unknown"
 try:
