@@ -66,14 +66,31 @@ static void load_run(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int n, 
         cdf_convert_to_f32(o->dtype, p + off * 2, dst, (size_t)n);
 }
 
-/* rows[r][p] (nrow rows of kc, row stride kc) -> d[p * width + r], lanes nrow .. width-1 zero: one
- * panel, written in order */
-static void interleave(const float *rows, int nrow, int kc, int width, float *d) {
+/* rows[r * ld + p] (r < nrow, p < kc) -> d[p * width + r], lanes nrow .. width-1 zero: one panel,
+ * written in order (inlined with a constant width, so a full panel's loop is unrolled) */
+static inline void interleave(const float *rows, int64_t ld, int nrow, int kc, int width, float *d) {
+    if (nrow == width) {
+        for (int p = 0; p < kc; p++, d += width)
+            for (int r = 0; r < width; r++) d[r] = rows[r * ld + p];
+        return;
+    }
     for (int p = 0; p < kc; p++, d += width) {
         int r = 0;
-        for (; r < nrow; r++) d[r] = rows[(size_t)r * kc + p];
+        for (; r < nrow; r++) d[r] = rows[r * ld + p];
         for (; r < width; r++) d[r] = 0.0f;
     }
+}
+
+/* nrow rows of kc elements of operand o (row r at element offset off + r * o->ld) -> one panel of
+ * the given width; float32 rows are read in place, others converted into tmp first */
+static inline void pack_rows(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int nrow, int kc, int width,
+                             float *d, float *tmp) {
+    if (o->dtype == CDF_F32) {
+        interleave((const float *)o->data + off, o->ld, nrow, kc, width, d);
+        return;
+    }
+    for (int r = 0; r < nrow; r++) load_run(o, f16, off + r * o->ld, kc, tmp + (size_t)r * kc);
+    interleave(tmp, kc, nrow, kc, width, d);
 }
 
 /* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR], rows past mc zero; tmp: MR * KC floats. */
@@ -82,11 +99,14 @@ static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0
         int mr = mc - ip < MR ? mc - ip : MR;
         float *d = dst + (size_t)ip * kc;
         if (!a->trans) {
-            for (int r = 0; r < mr; r++) load_run(a, f16, (int64_t)(i0 + ip + r) * a->ld + p0, kc, tmp + (size_t)r * kc);
-            interleave(tmp, mr, kc, MR, d);
+            pack_rows(a, f16, (int64_t)(i0 + ip) * a->ld + p0, mr, kc, MR, d, tmp);
         } else {
             for (int p = 0; p < kc; p++) {
-                load_run(a, f16, (int64_t)(p0 + p) * a->ld + i0 + ip, mr, d + p * MR);
+                int64_t off = (int64_t)(p0 + p) * a->ld + i0 + ip;
+                if (mr == MR && a->dtype == CDF_F32)
+                    memcpy(d + p * MR, (const float *)a->data + off, sizeof(float) * MR);
+                else
+                    load_run(a, f16, off, mr, d + p * MR);
                 for (int r = mr; r < MR; r++) d[p * MR + r] = 0.0f;
             }
         }
@@ -145,12 +165,15 @@ static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int j0
             pack_b_im2col(b, p0, kc, j0 + jp, nr, d);
         } else if (!b->trans) {
             for (int p = 0; p < kc; p++) {
-                load_run(b, f16, (int64_t)(p0 + p) * b->ld + j0 + jp, nr, d + p * NR);
+                int64_t off = (int64_t)(p0 + p) * b->ld + j0 + jp;
+                if (nr == NR && b->dtype == CDF_F32)
+                    memcpy(d + p * NR, (const float *)b->data + off, sizeof(float) * NR);
+                else
+                    load_run(b, f16, off, nr, d + p * NR);
                 for (int c = nr; c < NR; c++) d[p * NR + c] = 0.0f;
             }
         } else {
-            for (int c = 0; c < nr; c++) load_run(b, f16, (int64_t)(j0 + jp + c) * b->ld + p0, kc, tmp + (size_t)c * kc);
-            interleave(tmp, nr, kc, NR, d);
+            pack_rows(b, f16, (int64_t)(j0 + jp) * b->ld + p0, nr, kc, NR, d, tmp);
         }
     }
 }
