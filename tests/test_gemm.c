@@ -30,6 +30,9 @@ static float *rand_buf(uint64_t *s, size_t n) {
     return p;
 }
 
+/* The precision every run below uses (bf16_* tests switch it). */
+static cdf_precision g_prec = CDF_PRECISION_FP32;
+
 /* Runs cdf_gemm with `threads` threads and kernel `isa`; returns its status. */
 static cdf_status run(int threads, cdf_isa isa, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
                       const cdf_gemm_operand *b, const float *rb, const float *cb, float *c, int64_t ldc) {
@@ -37,6 +40,7 @@ static cdf_status run(int threads, cdf_isa isa, int m, int n, int k, float alpha
     cdf_exec ex;
     cdf_exec_init(&ex, threads, &err);
     ex.isa = isa;
+    ex.precision = g_prec;
     cdf_status s = cdf_gemm(&ex, m, n, k, alpha, a, b, rb, cb, c, ldc);
     cdf_exec_release(&ex);
     return s;
@@ -101,6 +105,8 @@ static const mcase CASES[] = {
     {1, 0, 300, 260, 520, 1, 2, 3, 1.0f},
     {1, 1, 131, 520, 33, 0, 0, 4, -1.0f},
     {0, 0, 200, 300, 777, 0, 0, 0, 1.0f},
+    /* a full MC block of A with an odd k below KC (bf16 mode packs k + 1 rows per panel) */
+    {0, 0, 300, 70, 33, 0, 0, 0, 1.0f},
 };
 
 static void ref_checked(const mcase *c, const float *a, int64_t lda, const float *b, int64_t ldb, float *want) {
@@ -282,6 +288,105 @@ static void bad_dtype(void **state) {
     cdf_exec_release(&ex);
 }
 
+/* ---- bf16 mode: vdpbf16ps's arithmetic, the same bytes on every path ---- */
+
+static float bf16_round(float x) { /* a subnormal input is zero, else nearest even (checked on pinned values) */
+    if (fabsf(x) < FLT_MIN) return copysignf(0.0f, x);
+    uint16_t h;
+    assert_int_equal(cdf_convert_from_f32(CDF_BF16, &x, &h, 1), 0);
+    float r;
+    cdf_convert_to_f32(CDF_BF16, &h, &r, 1);
+    return r;
+}
+
+static void bf16_matrices(void **state) {
+    (void)state;
+    uint64_t seed = 5;
+    g_prec = CDF_PRECISION_BF16;
+    for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
+        const mcase *c = &CASES[ci];
+        int ar = c->ta ? c->k : c->m, ac = (c->ta ? c->m : c->k) + c->pad_a;
+        int br = c->tb ? c->n : c->k, bc = (c->tb ? c->k : c->n) + c->pad_b;
+        float *a = rand_buf(&seed, (size_t)ar * ac), *b = rand_buf(&seed, (size_t)br * bc);
+        float *want = malloc(sizeof(float) * (size_t)c->m * c->n), *f32 = malloc(sizeof(float) * (size_t)c->m * c->n);
+        assert_non_null(want);
+        assert_non_null(f32);
+        cdf_sgemm_ref_bf16(c->ta, c->tb, c->m, c->n, c->k, c->alpha, a, ac, b, bc, want, c->n);
+        cdf_sgemm_ref(c->ta, c->tb, c->m, c->n, c->k, c->alpha, a, ac, b, bc, f32, c->n);
+        /* the reference against float64 sums of the bfloat16 operands; and it is not the float32 result */
+        int differs = 0;
+        for (int i = 0; i < c->m; i++)
+            for (int j = 0; j < c->n; j++) {
+                double s = 0, mag = 0;
+                for (int p = 0; p < c->k; p++) {
+                    double av = bf16_round(c->ta ? a[(int64_t)p * ac + i] : a[(int64_t)i * ac + p]);
+                    double bv = bf16_round(c->tb ? b[(int64_t)j * bc + p] : b[(int64_t)p * bc + j]);
+                    s += av * bv;
+                    mag += fabs(av * bv);
+                }
+                double tol = (c->k + 2) * (double)FLT_EPSILON * fabs((double)c->alpha) * mag + 1e-30;
+                assert_true(fabs((double)want[(size_t)i * c->n + j] - c->alpha * s) <= tol);
+                differs += want[(size_t)i * c->n + j] != f32[(size_t)i * c->n + j];
+            }
+        assert_true(differs > 0);
+        cdf_gemm_operand oa = cdf_gemm_f32(a, ac, c->ta), ob = cdf_gemm_f32(b, bc, c->tb);
+        char what[64];
+        snprintf(what, sizeof what, "bf16 case %zu ta=%d tb=%d", ci, c->ta, c->tb);
+        expect_all_paths(what, c->m, c->n, c->k, c->alpha, &oa, &ob, NULL, NULL, want, c->n + c->pad_c);
+        free(a);
+        free(b);
+        free(want);
+        free(f32);
+    }
+    g_prec = CDF_PRECISION_FP32;
+}
+
+/* Products and sums around FLT_MIN: the AVX2 kernel flushes in hardware (MXCSR), the portable one and
+ * the reference in C; subnormal inputs, float16 weights, an odd k. */
+static void bf16_tiny_values(void **state) {
+    (void)state;
+    uint64_t seed = 6;
+    g_prec = CDF_PRECISION_BF16;
+    int m = 20, n = 35, k = 131;
+    float *a = rand_buf(&seed, (size_t)m * k), *b = rand_buf(&seed, (size_t)k * n);
+    for (size_t i = 0; i < (size_t)m * k; i++) {
+        int kind = (int)(mix(&seed) % 4);
+        if (kind == 0) a[i] *= FLT_MIN * 4.0f;     /* products near and below FLT_MIN */
+        if (kind == 1) a[i] *= FLT_MIN * 0.5f;     /* subnormal inputs */
+        if (kind == 2) a[i] *= 0x1p-100f;
+    }
+    for (size_t i = 0; i < (size_t)k * n; i++) b[i] *= (float)(mix(&seed) % 3) == 0 ? 0x1p-30f : 1.0f;
+    float *want = malloc(sizeof(float) * (size_t)m * n);
+    assert_non_null(want);
+    cdf_sgemm_ref_bf16(0, 0, m, n, k, 1.0f, a, k, b, n, want, n);
+    int zeros = 0;
+    for (int i = 0; i < m * n; i++) zeros += want[i] == 0.0f;
+    cdf_gemm_operand oa = cdf_gemm_f32(a, k, 0), ob = cdf_gemm_f32(b, n, 0);
+    expect_all_paths("bf16 tiny values", m, n, k, 1.0f, &oa, &ob, NULL, NULL, want, n);
+    /* B as float16 (a weight stored in half precision): widened, then rounded to bfloat16 */
+    uint16_t *bh = malloc(sizeof(uint16_t) * (size_t)k * n);
+    assert_non_null(bh);
+    for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((double)(mix(&seed) >> 11) / 9007199254740992.0 - 0.5);
+    assert_int_equal(cdf_convert_from_f32(CDF_F16, b, bh, (size_t)k * n), 0);
+    cdf_convert_to_f32(CDF_F16, bh, b, (size_t)k * n);
+    cdf_sgemm_ref_bf16(0, 0, m, n, k, 0.5f, a, k, b, n, want, n);
+    cdf_gemm_operand oh = {bh, CDF_F16, 0, n, NULL};
+    expect_all_paths("bf16 f16 B", m, n, k, 0.5f, &oa, &oh, NULL, NULL, want, n);
+    /* every product near FLT_MIN: sums cross the subnormal range, many outputs flush to zero */
+    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((double)(mix(&seed) >> 11) / 9007199254740992.0 - 0.5) * FLT_MIN * 8.0f;
+    cdf_sgemm_ref_bf16(0, 0, m, n, k, 1.0f, a, k, b, n, want, n);
+    int zeros2 = 0, tiny = 0;
+    for (int i = 0; i < m * n; i++) zeros2 += want[i] == 0.0f, tiny += fabsf(want[i]) < 4.0f * FLT_MIN;
+    assert_true(zeros2 > 0 && tiny > zeros2);
+    expect_all_paths("bf16 sums near FLT_MIN", m, n, k, 1.0f, &oa, &oh, NULL, NULL, want, n);
+    print_message("bf16 tiny values: %d, then %d of %d outputs flushed to zero\n", zeros, zeros2, m * n);
+    free(a);
+    free(b);
+    free(bh);
+    free(want);
+    g_prec = CDF_PRECISION_FP32;
+}
+
 static void kernel_named(void **state) {
     (void)state;
     cdf_exec ex;
@@ -296,6 +401,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(f32_matrices),   cmocka_unit_test(half_operands), cmocka_unit_test(biases),
         cmocka_unit_test(im2col_operand), cmocka_unit_test(bad_dtype),     cmocka_unit_test(kernel_named),
+        cmocka_unit_test(bf16_matrices),  cmocka_unit_test(bf16_tiny_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

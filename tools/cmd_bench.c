@@ -19,12 +19,12 @@
 
 static void help(void) {
     printf("usage: cdiffusers bench MODEL_DIR --what unet|vae|text|pipeline [--batch B] [--height H --width W]\n"
-           "                        [--steps N] [--reps N] [--threads T] [--prompt TEXT]\n"
+           "                        [--steps N] [--reps N] [--threads T] [--precision fp32|bf16] [--prompt TEXT]\n"
            "\n"
            "Times one part of a diffusers folder: one untimed warm-up call, then --reps timed calls\n"
            "(default 3), each printed as one JSON line on stdout:\n"
            "  {\"what\", \"rep\", \"seconds\", \"gflop\", \"gflops\", \"peak_rss_mib\", \"threads\", \"batch\",\n"
-           "   \"height\", \"width\", \"kernel\"}\n"
+           "   \"height\", \"width\", \"kernel\", \"precision\"}\n"
            "gflop is the matrix-product work of the call (2*m*n*k over every GEMM and convolution),\n"
            "gflops that work per second; peak_rss_mib the process's peak resident memory so far;\n"
            "height/width the input's spatial size (latents for a UNet or VAE, the image for a pipeline).\n"
@@ -39,7 +39,8 @@ static void help(void) {
            "  --batch B        batch size (default 1; 2 for an SD UNet)\n"
            "  --height/--width image size in pixels (default: the model's sample size; latents are\n"
            "                   1/8 of it for the SD UNet and the VAE)\n"
-           "  --threads T      threads (default: all processors); results never depend on it\n");
+           "  --threads T      threads (default: all processors); results never depend on it\n"
+           "  --precision P    fp32 (default) or bf16: the matrix-product arithmetic (see generate --help)\n");
 }
 
 static double now(void) {
@@ -63,6 +64,7 @@ static double peak_rss_mib(void) {
 typedef struct bench {
     const char *dir, *what, *prompt;
     int batch, height, width, steps, reps, threads;
+    cdf_precision precision;
     cdf_exec ex;
     cdf_error err;
     /* the component under test and its buffers */
@@ -186,6 +188,7 @@ static cdf_status call(bench *b) {
         cdf_pipeline_kind kind = cdf_pipeline_get_kind(b->pipe);
         int text = kind == CDF_PIPELINE_SD || kind == CDF_PIPELINE_UNCLIP;
         o.threads = b->threads;
+        o.precision = b->precision;
         o.num_inference_steps = b->steps;
         o.batch_size = b->batch;
         if (text) {
@@ -265,6 +268,10 @@ int cmd_bench(int argc, char **argv) {
             b.reps = (int)cli_parse_int(CMD, "--reps", cli_value(&a), 1, 1000);
         } else if (!strcmp(a.name, "threads")) {
             b.threads = (int)cli_parse_int(CMD, "--threads", cli_value(&a), 1, 4096);
+        } else if (!strcmp(a.name, "precision")) {
+            const char *v = cli_value(&a);
+            if (cdf_precision_from_name(v, &b.precision))
+                cli_usage_error(CMD, "--precision must be fp32 or bf16 (got \"%s\")", v);
         } else if (!strcmp(a.name, "prompt")) {
             b.prompt = cli_value(&a);
         } else {
@@ -278,6 +285,7 @@ int cmd_bench(int argc, char **argv) {
     if ((b.height && b.height % 8) || (b.width && b.width % 8))
         cli_usage_error(CMD, "--height and --width must be multiples of 8");
     cdf_exec_init(&b.ex, b.threads, &b.err);
+    b.ex.precision = b.precision;
     if (setup(&b) || call(&b)) { /* the warm-up call also pages the weights in */
         cleanup(&b);
         cli_fail(CMD, &b.err);
@@ -291,9 +299,9 @@ int cmd_bench(int argc, char **argv) {
         double sec = now() - t0;
         printf("{\"what\": \"%s\", \"rep\": %d, \"seconds\": %.4f, \"gflop\": %.3f, \"gflops\": %.2f, "
                "\"peak_rss_mib\": %.1f, \"threads\": %d, \"batch\": %d, \"height\": %d, \"width\": %d, "
-               "\"kernel\": \"%s\"}\n",
+               "\"kernel\": \"%s\", \"precision\": \"%s\"}\n",
                b.what, r, sec, b.gflop, sec > 0 ? b.gflop / sec : 0.0, peak_rss_mib(), b.threads, b.batch, b.h, b.w,
-               cdf_gemm_kernel_name(&b.ex));
+               cdf_gemm_kernel_name(&b.ex), cdf_precision_name(b.precision));
         fflush(stdout);
     }
     cleanup(&b);

@@ -16,7 +16,7 @@ enum {
     GP_SET_CLIP_SKIP = 1u << 8, GP_SET_SCHEDULER = 1u << 9, GP_SET_KARRAS = 1u << 10, GP_SET_VARIANT = 1u << 11,
     GP_SET_PIPELINE = 1u << 12, GP_SET_RNG = 1u << 13, GP_SET_PRIOR_STEPS = 1u << 14,
     GP_SET_DECODER_STEPS = 1u << 15, GP_SET_SUPER_RES_STEPS = 1u << 16, GP_SET_PRIOR_GUIDANCE = 1u << 17,
-    GP_SET_DECODER_GUIDANCE = 1u << 18
+    GP_SET_DECODER_GUIDANCE = 1u << 18, GP_SET_PRECISION = 1u << 19
 };
 
 typedef struct gen_params {
@@ -42,6 +42,7 @@ typedef struct gen_params {
     int nseeds;
     cli_rng rng;                    /* --rng / --gpu */
     int threads;
+    cdf_precision precision;        /* --precision (default fp32) */
     unsigned set;                   /* GP_SET_* bits: options given on the command line */
     cJSON *owned;                   /* strings parsed from JSON point into this */
 } gen_params;

@@ -118,6 +118,16 @@ size_t cdf_dtype_size(cdf_dtype t);
 /* Static name ("float32", "float16", "bfloat16", ...). */
 const char *cdf_dtype_name(cdf_dtype t);
 
+/* Arithmetic of matrix products and convolutions.  FP32 (the default):
+ * float32 operands, fused multiply-adds.  BF16: both operands rounded to
+ * bfloat16 and summed in float32 pair by pair as the vdpbf16ps instruction
+ * does (src/tensor/gemm.h has the exact contract); everything else float32. */
+typedef enum cdf_precision { CDF_PRECISION_FP32 = 0, CDF_PRECISION_BF16 = 1 } cdf_precision;
+/* Static name ("fp32", "bf16"); NULL for an unknown value. */
+const char *cdf_precision_name(cdf_precision p);
+/* Parses "fp32" / "bf16" (also "float32" / "bfloat16"); 0, or -1 when unknown. */
+int cdf_precision_from_name(const char *name, cdf_precision *out);
+
 #define CDF_MAX_DIMS 8
 
 /* A dense C-order tensor.  Whoever fills `data` says who frees it. */

@@ -86,6 +86,7 @@ typedef struct cdf_generate_options {
     double eta;                   /* DDIM only (DDIMPipeline default 0.0) */
     int use_clipped_model_output; /* DDIM: -1 None (default), 0 False, 1 True */
     int threads;                  /* 0: 1 thread */
+    cdf_precision precision;      /* matrix-product arithmetic: CDF_PRECISION_FP32 (default) or _BF16 */
     cdf_output_type output_type;
     cdf_step_fn on_step;          /* optional */
     void *on_step_user;
@@ -115,7 +116,7 @@ typedef struct cdf_generate_options {
                                           (2*m*n*k summed over every GEMM and convolution), for benchmarks */
 } cdf_generate_options;
 
-/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, NP output,
+/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, fp32, NP output,
  * SD: guidance 7.5, one image per prompt, folder scheduler; UnCLIP: prior
  * guidance 4.0, decoder guidance 8.0, steps 25/25/7. */
 void cdf_generate_options_init(cdf_generate_options *o);

@@ -88,6 +88,27 @@ const char *cdf_dtype_name(cdf_dtype t) {
     return "unknown";
 }
 
+const char *cdf_precision_name(cdf_precision p) {
+    switch (p) {
+    case CDF_PRECISION_FP32: return "fp32";
+    case CDF_PRECISION_BF16: return "bf16";
+    }
+    return NULL;
+}
+
+int cdf_precision_from_name(const char *name, cdf_precision *out) {
+    if (!name) return -1;
+    if (!strcmp(name, "fp32") || !strcmp(name, "float32")) {
+        *out = CDF_PRECISION_FP32;
+        return 0;
+    }
+    if (!strcmp(name, "bf16") || !strcmp(name, "bfloat16")) {
+        *out = CDF_PRECISION_BF16;
+        return 0;
+    }
+    return -1;
+}
+
 /* Never overflows: a product past INT64_MAX gives INT64_MAX (so size limits
  * still refuse it), a negative dimension gives -1 (an invalid tensor). */
 int64_t cdf_tensor_numel(const cdf_tensor *t) {

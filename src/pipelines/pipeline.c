@@ -266,6 +266,8 @@ cdf_status cdf_pipeline_generate(cdf_pipeline *p, const cdf_generate_options *o,
         cdf_generate_options_init(&def);
         o = &def;
     }
+    if (!cdf_precision_name(o->precision))
+        return cdf_error_set(&p->err, CDF_ERR_ARG, "precision %d is neither fp32 (0) nor bf16 (1)", (int)o->precision);
     cdf_generator *own = NULL;
     if (ngens == 0) {
         char seed[48];

@@ -11,6 +11,7 @@ void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
     }
     ex->threads = threads < 1 ? 1 : threads;
     ex->isa = CDF_ISA_AUTO;
+    ex->precision = CDF_PRECISION_FP32;
     ex->err = err;
     ex->interrupt = NULL;
     ex->gemm_flops = 0.0;

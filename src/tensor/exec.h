@@ -19,6 +19,7 @@ typedef enum cdf_isa { CDF_ISA_AUTO = 0, CDF_ISA_SCALAR = 1 } cdf_isa;
 typedef struct cdf_exec {
     int threads;                          /* >= 1; OpenMP loops use this many */
     cdf_isa isa;                          /* kernel choice (results are the same bytes either way) */
+    cdf_precision precision;              /* GEMM arithmetic (fp32 default; bf16 changes results) */
     cdf_error *err;                       /* where failures are reported */
     float *scratch[CDF_EXEC_SLOTS];       /* slot buffers, 64-byte aligned, cdf_aligned_alloc'd */
     size_t scratch_cap[CDF_EXEC_SLOTS];   /* capacity of each slot in floats */

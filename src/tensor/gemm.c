@@ -1,11 +1,16 @@
 #include "tensor/gemm.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "tensor/gemm_kernels.h"
 #include "tensor/half.h"
+
+#if CDF_HAVE_X86
+#include <xmmintrin.h>
+#endif
 
 /* Blocking (BLIS's loop order inside one output tile): k in KC blocks; per
  * block, A's MC x KC and B's KC x NC are packed into micro-panels, then each
@@ -29,6 +34,61 @@ void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, in
                 for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[p * MR + i], b[p * NR + j], acc[i][j]);
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++) c[i * ldc + j] = first && q0 == 0 ? acc[i][j] : c[i * ldc + j] + acc[i][j];
+    }
+}
+
+/* x, or a zero of its sign when it is subnormal (denormals-are-zero on an input) */
+static inline float flush(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+
+/* x86's flush-to-zero on a result r rounded from the exact value e: tininess is detected before
+ * rounding, so an e just below FLT_MIN that rounds up to it is flushed too (e from float64, exact
+ * for the sums and products that land there from float32 operands of similar size) */
+static inline float ftz(float r, double e) {
+    return fabsf(r) < FLT_MIN || (fabsf(r) == FLT_MIN && fabs(e) < (double)FLT_MIN) ? copysignf(0.0f, r) : r;
+}
+static inline float fma_ftz(float a, float b, float c) {
+    float r = fmaf(a, b, c);
+    return fabsf(r) > FLT_MIN ? r : ftz(r, fma((double)a, (double)b, (double)c));
+}
+static inline float add_ftz(float a, float b) {
+    float r = a + b;
+    return fabsf(r) > FLT_MIN ? r : ftz(r, (double)a + (double)b);
+}
+
+void cdf_gemm_kernel_scalar_bf16(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
+    for (int q0 = 0; q0 < kc; q0 += CDF_GEMM_SUM_BLOCK) {
+        int q1 = kc - q0 < CDF_GEMM_SUM_BLOCK ? kc : q0 + CDF_GEMM_SUM_BLOCK;
+        float acc[MR][NR] = {{0}};
+        for (int p = q0; p < q1; p++)
+            for (int i = 0; i < MR; i++)
+                for (int j = 0; j < NR; j++) acc[i][j] = fma_ftz(a[p * MR + i], b[p * NR + j], acc[i][j]);
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++)
+                c[i * ldc + j] = first && q0 == 0 ? acc[i][j] : add_ftz(flush(c[i * ldc + j]), acc[i][j]);
+    }
+}
+
+/* bf16 mode's operand rounding, as vcvtneps2bf16: a subnormal input is a zero of its sign, else
+ * the nearest bfloat16 (ties to even, as cdf_f32_to_bf16; never subnormal then) */
+static inline float bf16_in(float x) { return cdf_bf16_to_f32(cdf_f32_to_bf16(flush(x))); }
+
+/* bf16 mode, after packing: the kc rows of each of npanel panels (width lanes, panel stride kp
+ * rows) rounded by bf16_in, and each pair of rows (k even, k + 1) swapped: vdpbf16ps adds the
+ * odd product first.  An odd kc (the end of k) gets its missing odd row as zeros (kp = kc + 1). */
+static void bf16_pairs(float *panels, int npanel, int kc, int kp, int width) {
+    for (int q = 0; q < npanel; q++) {
+        float *d = panels + (size_t)q * kp * width;
+        for (int p = 0; p + 1 < kc; p += 2)
+            for (int l = 0; l < width; l++) {
+                float e = bf16_in(d[p * width + l]), o = bf16_in(d[(p + 1) * width + l]);
+                d[p * width + l] = o;
+                d[(p + 1) * width + l] = e;
+            }
+        if (kc & 1)
+            for (int l = 0; l < width; l++) {
+                d[kc * width + l] = bf16_in(d[(kc - 1) * width + l]);
+                d[(kc - 1) * width + l] = 0.0f;
+            }
     }
 }
 
@@ -93,11 +153,13 @@ static inline void pack_rows(const cdf_gemm_operand *o, f16_fn f16, int64_t off,
     interleave(tmp, kc, nrow, kc, width, d);
 }
 
-/* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR], rows past mc zero; tmp: MR * KC floats. */
-static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0, int kc, float *dst, float *tmp) {
+/* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR] (panel stride kp >= kc rows), rows past mc
+ * zero; tmp: MR * KC floats. */
+static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0, int kc, int kp, float *dst,
+                   float *tmp) {
     for (int ip = 0; ip < mc; ip += MR) {
         int mr = mc - ip < MR ? mc - ip : MR;
-        float *d = dst + (size_t)ip * kc;
+        float *d = dst + (size_t)ip * kp;
         if (!a->trans) {
             pack_rows(a, f16, (int64_t)(i0 + ip) * a->ld + p0, mr, kc, MR, d, tmp);
         } else {
@@ -156,11 +218,13 @@ static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int
     }
 }
 
-/* B[p0 .. p0+kc, j0 .. j0+nc] -> NR-wide panels [kc, NR], columns past nc zero; tmp: NR * KC floats. */
-static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int j0, int nc, float *dst, float *tmp) {
+/* B[p0 .. p0+kc, j0 .. j0+nc] -> NR-wide panels [kc, NR] (panel stride kp >= kc rows), columns past
+ * nc zero; tmp: NR * KC floats. */
+static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int kp, int j0, int nc, float *dst,
+                   float *tmp) {
     for (int jp = 0; jp < nc; jp += NR) {
         int nr = nc - jp < NR ? nc - jp : NR;
-        float *d = dst + (size_t)jp * kc;
+        float *d = dst + (size_t)jp * kp;
         if (b->conv) {
             pack_b_im2col(b, p0, kc, j0 + jp, nr, d);
         } else if (!b->trans) {
@@ -188,6 +252,8 @@ typedef struct gemm_job {
     int mg, nc, tiles_n, tiles; /* output tiles of mg x nc (mg a multiple of MC, nc of NR) */
     cdf_gemm_kernel_fn kern;
     f16_fn f16;
+    int bf16;          /* operands rounded and paired as vdpbf16ps takes them (bf16_pairs) */
+    unsigned csr_or;   /* MXCSR bits set around the kernels (bf16 on the AVX2 kernel: FTZ | DAZ), else 0 */
 } gemm_job;
 
 /* One mg x nc output tile, all of k, then the epilogue: per KC block of k, B's kc x nc block is packed
@@ -200,28 +266,38 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
         for (int i = 0; i < mg; i++) memset(ct + (int64_t)i * J->ldc, 0, sizeof(float) * (size_t)nc);
     for (int p0 = 0; p0 < J->k; p0 += KC) {
         int kc = J->k - p0 < KC ? J->k - p0 : KC, first = p0 == 0;
-        pack_b(J->b, J->f16, p0, kc, j0, nc, pb, tmp);
+        int kp = J->bf16 ? kc + (kc & 1) : kc; /* packed rows per panel: the kernel's steps */
+        pack_b(J->b, J->f16, p0, kc, kp, j0, nc, pb, tmp);
+        if (J->bf16) bf16_pairs(pb, (nc + NR - 1) / NR, kc, kp, NR);
         for (int ic = 0; ic < mg; ic += MC) {
             int mc = mg - ic < MC ? mg - ic : MC;
-            pack_a(J->a, J->f16, i0 + ic, mc, p0, kc, pa, tmp);
+            pack_a(J->a, J->f16, i0 + ic, mc, p0, kc, kp, pa, tmp);
+            if (J->bf16) bf16_pairs(pa, (mc + MR - 1) / MR, kc, kp, MR);
+#if CDF_HAVE_X86
+            unsigned csr = _mm_getcsr();
+            if (J->csr_or) _mm_setcsr(csr | J->csr_or);
+#endif
             for (int jp = 0; jp < nc; jp += NR) {
                 int nr = nc - jp < NR ? nc - jp : NR;
                 for (int ip = 0; ip < mc; ip += MR) {
                     int mr = mc - ip < MR ? mc - ip : MR;
                     float *cp = ct + (int64_t)(ic + ip) * J->ldc + jp;
-                    const float *ap = pa + (size_t)ip * kc, *bp = pb + (size_t)jp * kc;
+                    const float *ap = pa + (size_t)ip * kp, *bp = pb + (size_t)jp * kp;
                     if (mr == MR && nr == NR) {
-                        J->kern(kc, ap, bp, cp, J->ldc, first);
+                        J->kern(kp, ap, bp, cp, J->ldc, first);
                         continue;
                     }
                     float edge[MR * NR];
                     size_t row = sizeof(float) * (size_t)nr;
                     if (!first)
                         for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, row);
-                    J->kern(kc, ap, bp, edge, NR, first);
+                    J->kern(kp, ap, bp, edge, NR, first);
                     for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, row);
                 }
             }
+#if CDF_HAVE_X86
+            if (J->csr_or) _mm_setcsr(csr);
+#endif
         }
     }
     if (J->alpha == 1.0f && !J->row_bias && !J->col_bias) return;
@@ -246,10 +322,13 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
             return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED, "GEMM operand of dtype %s (F32, F16 or BF16 needed)",
                                  cdf_dtype_name(ops[i]->dtype));
     unsigned cpu = cdf_exec_cpu(ex);
-    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, 0, 0, 0, 0, pick_kernel(cpu, NULL), f16_portable};
+    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, 0, 0, 0, 0, pick_kernel(cpu, NULL), f16_portable,
+                  ex->precision == CDF_PRECISION_BF16, 0};
 #if CDF_HAVE_X86
     if (cpu & CDF_CPU_F16C) J.f16 = cdf_gemm_f16_to_f32_f16c;
+    if (J.bf16 && J.kern != cdf_gemm_kernel_scalar) J.csr_or = 0x8040u; /* FTZ (bit 15) | DAZ (bit 6) */
 #endif
+    if (J.bf16 && J.kern == cdf_gemm_kernel_scalar) J.kern = cdf_gemm_kernel_scalar_bf16;
     int nth = cdf_exec_threads_for(ex, (double)m * n * (k ? k : 1));
     /* Tiles as large as possible (each B block is packed once per tile row, each A block once per
      * tile column), then split until the threads have about four tiles each: along m where B is
@@ -271,7 +350,7 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
     J.tiles = ((m + J.mg - 1) / J.mg) * J.tiles_n;
     if (nth > J.tiles) nth = J.tiles;
     /* per thread (floats, 64-byte multiples): A block, B block, the rows an interleave reads */
-    size_t kmax = (size_t)(k < KC ? k : KC);
+    size_t kmax = (size_t)(k < KC ? k + (k & 1) : KC); /* packed rows per panel (bf16: an odd k gets one more) */
     size_t pack_a = ((size_t)MC * kmax + 15) / 16 * 16, pack_b = (kmax * (size_t)J.nc + 15) / 16 * 16;
     size_t per_thread = pack_a + pack_b + (size_t)(MR > NR ? MR : NR) * KC;
     float *buf = cdf_exec_scratch(ex, CDF_SLOT_GEMM, per_thread * (size_t)nth);
@@ -308,6 +387,30 @@ void cdf_sgemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, c
                     t = fmaf(av, bv, t);
                 }
                 s = p0 == 0 ? t : s + t;
+            }
+            c[(int64_t)i * ldc + j] = alpha * s;
+        }
+    }
+}
+
+void cdf_sgemm_ref_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float *c, int64_t ldc) {
+    int kp = k + (k & 1); /* steps: per pair the odd k, then the even one; a missing odd k is a zero */
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int s0 = 0; s0 < kp; s0 += CDF_GEMM_SUM_BLOCK) {
+                float t = 0.0f;
+                for (int st = s0; st < kp && st < s0 + CDF_GEMM_SUM_BLOCK; st++) {
+                    int p = st ^ 1;
+                    float av = 0.0f, bv = 0.0f;
+                    if (p < k) {
+                        av = bf16_in(trans_a ? a[(int64_t)p * lda + i] : a[(int64_t)i * lda + p]);
+                        bv = bf16_in(trans_b ? b[(int64_t)j * ldb + p] : b[(int64_t)p * ldb + j]);
+                    }
+                    t = fma_ftz(av, bv, t);
+                }
+                s = s0 == 0 ? t : add_ftz(s, t);
             }
             c[(int64_t)i * ldc + j] = alpha * s;
         }

@@ -11,7 +11,22 @@
  *     C[i,j] = alpha * s  (+ row_bias[i])  (+ col_bias[j])             (each rounded)
  *
  * so every output element has one reduction order that depends on k only,
- * and the fast kernels give the same bytes as cdf_sgemm_ref. */
+ * and the fast kernels give the same bytes as cdf_sgemm_ref.
+ *
+ * With ex->precision CDF_PRECISION_BF16, the arithmetic of the vdpbf16ps
+ * instruction (Intel's definition: fused multiply-adds, inputs
+ * denormals-are-zero, results flushed to zero when tiny before rounding):
+ *
+ *     a = bf16(A[i,p]), b = bf16(B[p,j]): a subnormal float32 becomes a zero
+ *         of its sign, else the nearest bfloat16, ties to even;
+ *     steps: for each pair of k (2q, 2q+1) the odd one first, then the even
+ *         one (a missing odd k at the end of an odd k is a step with zeros);
+ *     for each block of CDF_GEMM_SUM_BLOCK steps: t = 0; t = ftz(fma(a, b, t))
+ *     s = t_0, then s = ftz(daz(s) + t_q) for the next blocks
+ *     C[i,j] = alpha * s (+ row_bias[i]) (+ col_bias[j])  (no flushing)
+ *
+ * the same bytes from the AVX2 kernel (run under MXCSR FTZ | DAZ), the
+ * portable kernel and cdf_sgemm_ref_bf16. */
 #ifndef CDF_TENSOR_GEMM_H
 #define CDF_TENSOR_GEMM_H
 
@@ -70,6 +85,10 @@ cdf_status cdf_sgemm(cdf_exec *ex, int trans_a, int trans_b, int m, int n, int k
  * fast paths are tested against, byte for byte). */
 void cdf_sgemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float *c, int64_t ldc);
+
+/* The bf16 contract above as plain loops (the reference of bf16 mode). */
+void cdf_sgemm_ref_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float *c, int64_t ldc);
 
 /* The micro-kernel cdf_gemm uses with this exec ("avx2" or "scalar"). */
 const char *cdf_gemm_kernel_name(cdf_exec *ex);

@@ -19,6 +19,10 @@ typedef void (*cdf_gemm_kernel_fn)(int kc, const float *a, const float *b, float
 
 /* Portable C (fmaf). */
 void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, int64_t ldc, int first);
+/* The same with every fma result and block sum flushed to a signed zero when tiny before rounding,
+ * and a subnormal C read as zero (what the AVX2 kernel does under MXCSR FTZ | DAZ): bf16 mode on
+ * the portable path. */
+void cdf_gemm_kernel_scalar_bf16(int kc, const float *a, const float *b, float *c, int64_t ldc, int first);
 
 #if CDF_HAVE_X86
 /* AVX2 + FMA (src/tensor/gemm_x86.c); call only where the CPU has both. */

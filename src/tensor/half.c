@@ -28,7 +28,6 @@ float cdf_f16_to_f32(uint16_t h) {
     return bits_f32(sign | ((e - 15u + 127u) << 23) | (m << 13));
 }
 
-float cdf_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
 /* Rounds sig >> shift to nearest, ties to even (1 <= shift <= 63). */
 static uint64_t shift_rne(uint64_t sig, unsigned shift) {
@@ -81,13 +80,6 @@ uint16_t cdf_f64_to_f16(double d) {
     }
     if (e == 0) return sign; /* double zero/subnormal: zero */
     return encode_f16(sign, (int)e - 1023, (1ULL << 52) | m, 52);
-}
-
-uint16_t cdf_f32_to_bf16(float f) {
-    uint32_t u = f32_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
 }
 
 void cdf_convert_to_f32(cdf_dtype src_dtype, const void *src, float *dst, size_t n) {

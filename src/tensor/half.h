@@ -5,13 +5,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cdiffusers/core.h"
 
 /* IEEE binary16 bits -> float (exact; NaN payload kept in the top mantissa bits). */
 float cdf_f16_to_f32(uint16_t h);
 /* bfloat16 bits -> float (exact). */
-float cdf_bf16_to_f32(uint16_t h);
+static inline float cdf_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 /* float -> binary16, round to nearest even; overflow -> inf; NaN stays NaN
  * (numpy's npy_floatbits_to_halfbits payload rule). */
 uint16_t cdf_f32_to_f16(float f);
@@ -20,7 +26,13 @@ uint16_t cdf_f32_to_f16(float f);
 uint16_t cdf_f64_to_f16(double d);
 /* float -> bfloat16, round to nearest even; NaN stays NaN (sign and top
  * payload kept, quiet bit set). */
-uint16_t cdf_f32_to_bf16(float f);
+static inline uint16_t cdf_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 
 /* src[n] of src_dtype (any of F32, F16, BF16, F64, I64, I32, U8; src may be
  * misaligned) -> dst[n] float32.  An unknown dtype writes zeros.  Caller owns

@@ -74,6 +74,8 @@ expect "unknown scheduler config value" "beta_schedule" -- "${GEN[@]}" --out "$T
 mkmodel
 expect "steps < 1" "steps" -- "$CLI" generate "$T/m" --steps 0 --seed 0 --out "$T/out.png"
 expect "steps with trailing characters" "steps.*5x" -- "$CLI" generate "$T/m" --steps 5x --seed 0 --out "$T/out.png"
+expect "unknown precision" "precision.*fp16" -- "$CLI" generate "$T/m" --steps 2 --precision fp16 --seed 0 --out "$T/out.png"
+expect "bench: unknown precision" "precision.*int8" -- "$CLI" bench "$T/m" --what unet --precision int8
 expect "batch size with trailing characters" "batch-size.*2 " -- "$CLI" generate "$T/m" --steps 2 --batch-size "2 " --seed 0 --out "$T/out.png"
 expect "seed count not matching the batch" "seed" -- "$CLI" generate "$T/m" --steps 2 --batch-size 3 --seed 1 --seed 2 --out "$T/out.png"
 expect "bad seed" "seed" -- "$CLI" generate "$T/m" --steps 2 --seed -5 --out "$T/out.png"

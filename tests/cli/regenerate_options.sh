@@ -117,7 +117,7 @@ done
 
 # --- DDIMPipeline (a DDPM folder converted with --pipeline ddim)
 case_all ddim "$U2D" --pipeline ddim --steps 3 --eta 0.7 --batch-size 2 --seed 11 --seed 12 \
-  --rng torch-cuda --gpu 1x256 --variant v2 --threads 1
+  --rng torch-cuda --gpu 1x256 --variant v2 --threads 1 --precision bf16
 variant "--pipeline"          "--pipeline"
 variant "--steps"             "--steps" --steps 4
 override "--steps 4"          --steps 4
@@ -132,6 +132,8 @@ variant "--gpu"               "--gpu"
 variant "--gpu SM count"      "--gpu" --gpu 2x256
 variant "--gpu threads/SM"    "--gpu" --gpu 1x512
 variant "--variant"           "--variant"
+variant "--precision"         "--precision"
+override "--precision fp32"   --precision fp32
 
 # --- the output layout is recorded too: a grid keeps its shape, and a file
 # written with --separate gives that one image of its batch again
@@ -169,9 +171,11 @@ variant "--variant"           "--variant"
 # --- StableDiffusionPipeline with DDIMScheduler (so --eta counts)
 case_all sd "$SD" --prompt "a red cat" --prompt "a dog" --negative-prompt blurry --negative-prompt "dark room" \
   --num-images-per-prompt 2 --guidance-scale 5 --guidance-rescale 0.6 --height 32 --width 24 --clip-skip 1 \
-  --scheduler ddim --eta 0.8 --steps 2 --seed 5 --rng torch-cpu --variant v2 --threads 1
+  --scheduler ddim --eta 0.8 --steps 2 --seed 5 --rng torch-cpu --variant v2 --threads 1 --precision bf16
 variant "the second prompt"   "--prompt" --prompt "a red cat" --prompt "a cow"
 override "--prompt"           --prompt "a red cat" --prompt "a cow"
+variant "--precision"         "--precision"
+override "--precision fp32"   --precision fp32
 variant "--negative-prompt"   "--negative-prompt"
 variant "--num-images-per-prompt" "--num-images-per-prompt"
 variant "the second negative" "--negative-prompt" --negative-prompt blurry --negative-prompt "bright room"
