@@ -332,15 +332,15 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
     int nth = cdf_exec_threads_for(ex, (double)m * n * (k ? k : 1));
     /* Tiles as large as possible (each B block is packed once per tile row, each A block once per
      * tile column), then split until the threads have about four tiles each: along m where B is
-     * the smaller operand to pack again, else along n. */
+     * the smaller operand to pack again, else along n; m in MC blocks, then down to 4 * MR rows. */
     J.mg = ROUND_UP(m, MC);
     J.nc = n < NC_MAX ? ROUND_UP(n, NR) : NC_MAX;
     for (;;) {
         double tiles = (double)((m + J.mg - 1) / J.mg) * ((n + J.nc - 1) / J.nc);
         if (nth == 1 || tiles >= 4.0 * nth) break;
-        int can_m = J.mg > MC, can_n = J.nc > 4 * NR;
+        int can_m = J.mg > 4 * MR, can_n = J.nc > 4 * NR;
         if (can_m && (n <= m || !can_n))
-            J.mg = ROUND_UP(J.mg / 2, MC);
+            J.mg = J.mg > MC ? ROUND_UP(J.mg / 2, MC) : ROUND_UP(J.mg / 2, MR);
         else if (can_n)
             J.nc = ROUND_UP(J.nc / 2, NR);
         else
@@ -359,11 +359,19 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
         for (int t = 0; t < J.tiles; t++) run_tile(&J, t, buf, buf + pack_a, buf + pack_a + pack_b);
         return CDF_OK;
     }
+    /* tiles handed out in turn to whichever thread is free: tiles differ in size (edges), and a tile's
+     * result does not depend on the thread that makes it */
+    int next = 0;
 #pragma omp parallel num_threads(nth)
     {
-        int ith = omp_get_thread_num(), team = omp_get_num_threads();
-        float *mine = buf + per_thread * (size_t)ith;
-        for (int t = ith; t < J.tiles; t += team) run_tile(&J, t, mine, mine + pack_a, mine + pack_a + pack_b);
+        float *mine = buf + per_thread * (size_t)omp_get_thread_num();
+        for (;;) {
+            int t;
+#pragma omp atomic capture
+            t = next++;
+            if (t >= J.tiles) break;
+            run_tile(&J, t, mine, mine + pack_a, mine + pack_a + pack_b);
+        }
     }
     return CDF_OK;
 }
