@@ -262,7 +262,7 @@ static void im2col_operand(void **state) {
             }
         }
         cdf_sgemm_ref(0, 0, c->cout, n, k, 1.0f, wt, k, col, n, want, n);
-        cdf_conv_geom g = {c->cin, c->h, c->w, c->kh, c->kw, c->stride, c->pt, c->pl, ho, wo};
+        cdf_conv_geom g = {c->cin, c->h, c->w, c->kh, c->kw, c->stride, c->pt, c->pl, ho, wo, 1};
         cdf_gemm_operand oa = cdf_gemm_f32(wt, k, 0), ob = {x, CDF_F32, 0, 0, &g};
         char what[64];
         snprintf(what, sizeof what, "im2col case %zu", ci);
@@ -272,6 +272,61 @@ static void im2col_operand(void **state) {
         free(col);
         free(want);
     }
+}
+
+/* A batch of images side by side (columns (b, oy, ox)) with C in NCHW blocks: each image's bytes equal
+ * the same image alone, panels and tiles straddling images included (hw not a multiple of 16). */
+static void im2col_batched(void **state) {
+    (void)state;
+    static const ccase cases[] = {
+        {3, 5, 7, 9, 3, 3, 1, 1, 1, 1, 1},   /* 35 pixels per image: every panel boundary moves */
+        {4, 8, 8, 20, 3, 3, 1, 1, 1, 1, 1},  /* 64 pixels: panels inside images */
+        {6, 9, 9, 7, 1, 1, 1, 0, 0, 0, 0},   /* a 1x1 convolution */
+        {5, 16, 12, 6, 3, 3, 2, 0, 0, 1, 1}, /* stride 2 with Downsample2D's padding */
+        {40, 6, 6, 150, 3, 3, 1, 1, 1, 1, 1},/* k = 360 and m > MC */
+    };
+    static const int threads[] = {1, 2, 3};
+    uint64_t seed = 7;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int batch = 2; batch <= 3; batch++) {
+            const ccase *c = &cases[ci];
+            int ho = (c->h + c->pt + c->pb - c->kh) / c->stride + 1, wo = (c->w + c->pl + c->pr - c->kw) / c->stride + 1;
+            int k = c->cin * c->kh * c->kw, hw = ho * wo;
+            size_t img = (size_t)c->cin * c->h * c->w, out = (size_t)c->cout * hw;
+            float *x = rand_buf(&seed, img * batch), *wt = rand_buf(&seed, (size_t)c->cout * k);
+            float *bias = rand_buf(&seed, (size_t)c->cout);
+            float *want = malloc(sizeof(float) * out * batch), *got = malloc(sizeof(float) * out * batch);
+            assert_non_null(want);
+            assert_non_null(got);
+            cdf_gemm_operand oa = cdf_gemm_f32(wt, k, 0);
+            for (int b = 0; b < batch; b++) { /* each image alone (checked against the reference above) */
+                cdf_conv_geom g1 = {c->cin, c->h, c->w, c->kh, c->kw, c->stride, c->pt, c->pl, ho, wo, 1};
+                cdf_gemm_operand ob = {x + b * img, CDF_F32, 0, 0, &g1};
+                assert_int_equal(run(1, CDF_ISA_SCALAR, c->cout, hw, k, 1.0f, &oa, &ob, bias, NULL, want + b * out, hw),
+                                 CDF_OK);
+            }
+            cdf_conv_geom g = {c->cin, c->h, c->w, c->kh, c->kw, c->stride, c->pt, c->pl, ho, wo, batch};
+            cdf_gemm_operand ob = {x, CDF_F32, 0, 0, &g};
+            for (int t = 0; t < 3; t++)
+                for (int isa = 0; isa < 2; isa++) {
+                    cdf_exec ex;
+                    cdf_exec_init(&ex, threads[t], NULL);
+                    ex.isa = isa ? CDF_ISA_SCALAR : CDF_ISA_AUTO;
+                    for (size_t e = 0; e < out * batch; e++) got[e] = NAN;
+                    assert_int_equal(cdf_gemm_blocked_c(&ex, c->cout, batch * hw, k, 1.0f, &oa, &ob, bias, NULL, got, hw,
+                                                        hw, (int64_t)out),
+                                     CDF_OK);
+                    cdf_exec_release(&ex);
+                    if (memcmp(got, want, sizeof(float) * out * batch) != 0)
+                        fail_msg("batched im2col case %zu, batch %d, %d threads, isa %d: not each image's bytes", ci,
+                                 batch, threads[t], isa);
+                }
+            free(x);
+            free(wt);
+            free(bias);
+            free(want);
+            free(got);
+        }
 }
 
 /* ---- errors ---- */
@@ -401,7 +456,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(f32_matrices),   cmocka_unit_test(half_operands), cmocka_unit_test(biases),
         cmocka_unit_test(im2col_operand), cmocka_unit_test(bad_dtype),     cmocka_unit_test(kernel_named),
-        cmocka_unit_test(bf16_matrices),  cmocka_unit_test(bf16_tiny_values),
+        cmocka_unit_test(bf16_matrices),  cmocka_unit_test(bf16_tiny_values), cmocka_unit_test(im2col_batched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,15 +178,19 @@ static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0
 /* The im2col matrix of b->conv for rows p0 .. p0+kc, columns j0 .. j0+nr (one panel). */
 static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int nr, float *d) {
     const cdf_conv_geom *g = b->conv;
-    const float *x = b->data;
+    int64_t hwo = (int64_t)g->ho * g->wo, img = (int64_t)g->cin * g->h * g->w;
     int by[NR], bx[NR];
+    const float *xb[NR]; /* each column's image */
     for (int c = 0; c < nr; c++) {
-        int j = j0 + c, oy = j / g->wo, ox = j % g->wo;
+        int64_t j = (int64_t)j0 + c, r = j % hwo;
+        int oy = (int)(r / g->wo), ox = (int)(r % g->wo);
+        xb[c] = (const float *)b->data + (j / hwo) * img;
         by[c] = oy * g->stride - g->pad_t;
         bx[c] = ox * g->stride - g->pad_l;
     }
-    /* a full panel on one output row with stride 1 reads NR neighbouring pixels */
-    int one_row = nr == NR && g->stride == 1 && by[0] == by[NR - 1];
+    /* a full panel on one output row of one image with stride 1 reads NR neighbouring pixels */
+    int one_row = nr == NR && g->stride == 1 && by[0] == by[NR - 1] && xb[0] == xb[NR - 1];
+    const float *x = xb[0];
     int taps = g->kh * g->kw, ci = p0 / taps, ky = (p0 % taps) / g->kw, kx = p0 % g->kw;
     for (int p = 0; p < kc; p++, d += NR) {
         const float *xc = x + (size_t)ci * g->h * g->w;
@@ -202,9 +206,10 @@ static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int
                 for (int c = 0; c < NR; c++) d[c] = ix + c >= 0 && ix + c < g->w ? xr[ix + c] : 0.0f;
             }
         } else {
+            size_t plane = (size_t)ci * g->h * g->w;
             for (int c = 0; c < nr; c++) {
                 int iy = by[c] + ky, ix = bx[c] + kx;
-                d[c] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? xc[(size_t)iy * g->w + ix] : 0.0f;
+                d[c] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? xb[c][plane + (size_t)iy * g->w + ix] : 0.0f;
             }
             for (int c = nr; c < NR; c++) d[c] = 0.0f;
         }
@@ -248,7 +253,7 @@ typedef struct gemm_job {
     const cdf_gemm_operand *a, *b;
     const float *row_bias, *col_bias;
     float *c;
-    int64_t ldc;
+    int64_t ldc, cpb, cbs;      /* C's columns come in blocks of cpb, block q at c + q * cbs */
     int mg, nc, tiles_n, tiles; /* output tiles of mg x nc (mg a multiple of MC, nc of NR) */
     cdf_gemm_kernel_fn kern;
     f16_fn f16;
@@ -258,12 +263,17 @@ typedef struct gemm_job {
 
 /* One mg x nc output tile, all of k, then the epilogue: per KC block of k, B's kc x nc block is packed
  * once and meets each MC-tall block of A in turn. */
+/* where C[i, j] is */
+static inline float *c_at(const gemm_job *J, int i, int j) {
+    return J->c + (j / J->cpb) * J->cbs + (int64_t)i * J->ldc + j % J->cpb;
+}
+
 static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *tmp) {
     int i0 = (tile / J->tiles_n) * J->mg, j0 = (tile % J->tiles_n) * J->nc;
     int mg = J->m - i0 < J->mg ? J->m - i0 : J->mg, nc = J->n - j0 < J->nc ? J->n - j0 : J->nc;
-    float *ct = J->c + (int64_t)i0 * J->ldc + j0;
     if (J->k == 0)
-        for (int i = 0; i < mg; i++) memset(ct + (int64_t)i * J->ldc, 0, sizeof(float) * (size_t)nc);
+        for (int i = 0; i < mg; i++)
+            for (int j = 0; j < nc; j++) *c_at(J, i0 + i, j0 + j) = 0.0f;
     for (int p0 = 0; p0 < J->k; p0 += KC) {
         int kc = J->k - p0 < KC ? J->k - p0 : KC, first = p0 == 0;
         int kp = J->bf16 ? kc + (kc & 1) : kc; /* packed rows per panel: the kernel's steps */
@@ -278,21 +288,23 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
             if (J->csr_or) _mm_setcsr(csr | J->csr_or);
 #endif
             for (int jp = 0; jp < nc; jp += NR) {
-                int nr = nc - jp < NR ? nc - jp : NR;
+                int nr = nc - jp < NR ? nc - jp : NR, jg = j0 + jp;
+                int in_block = jg % J->cpb + nr <= J->cpb; /* the panel's columns are one run of C */
                 for (int ip = 0; ip < mc; ip += MR) {
-                    int mr = mc - ip < MR ? mc - ip : MR;
-                    float *cp = ct + (int64_t)(ic + ip) * J->ldc + jp;
+                    int mr = mc - ip < MR ? mc - ip : MR, ig = i0 + ic + ip;
                     const float *ap = pa + (size_t)ip * kp, *bp = pb + (size_t)jp * kp;
-                    if (mr == MR && nr == NR) {
-                        J->kern(kp, ap, bp, cp, J->ldc, first);
+                    if (mr == MR && nr == NR && in_block) {
+                        J->kern(kp, ap, bp, c_at(J, ig, jg), J->ldc, first);
                         continue;
                     }
-                    float edge[MR * NR];
-                    size_t row = sizeof(float) * (size_t)nr;
+                    float edge[MR * NR], *col[NR];
+                    for (int c = 0; c < nr; c++) col[c] = c_at(J, ig, jg + c);
                     if (!first)
-                        for (int i = 0; i < mr; i++) memcpy(edge + i * NR, cp + (int64_t)i * J->ldc, row);
+                        for (int i = 0; i < mr; i++)
+                            for (int c = 0; c < nr; c++) edge[i * NR + c] = col[c][(int64_t)i * J->ldc];
                     J->kern(kp, ap, bp, edge, NR, first);
-                    for (int i = 0; i < mr; i++) memcpy(cp + (int64_t)i * J->ldc, edge + i * NR, row);
+                    for (int i = 0; i < mr; i++)
+                        for (int c = 0; c < nr; c++) col[c][(int64_t)i * J->ldc] = edge[i * NR + c];
                 }
             }
 #if CDF_HAVE_X86
@@ -302,19 +314,32 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
     }
     if (J->alpha == 1.0f && !J->row_bias && !J->col_bias) return;
     for (int i = 0; i < mg; i++) {
-        float *cr = ct + (int64_t)i * J->ldc;
-        for (int j = 0; j < nc; j++) {
-            float v = J->alpha * cr[j];
-            if (J->row_bias) v = v + J->row_bias[i0 + i];
-            if (J->col_bias) v = v + J->col_bias[j0 + j];
-            cr[j] = v;
+        for (int j = 0; j < nc;) {
+            /* one run of C: up to the end of the tile or of a column block */
+            int jg = j0 + j, run = (int)(J->cpb - jg % J->cpb);
+            if (run > nc - j) run = nc - j;
+            float *cr = c_at(J, i0 + i, jg);
+            for (int q = 0; q < run; q++) {
+                float v = J->alpha * cr[q];
+                if (J->row_bias) v = v + J->row_bias[i0 + i];
+                if (J->col_bias) v = v + J->col_bias[jg + q];
+                cr[q] = v;
+            }
+            j += run;
         }
     }
 }
 
 cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
                     const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c, int64_t ldc) {
+    return cdf_gemm_blocked_c(ex, m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, n > 0 ? n : 1, 0);
+}
+
+cdf_status cdf_gemm_blocked_c(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
+                              const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c,
+                              int64_t ldc, int64_t cols_per_block, int64_t block_stride) {
     if (m <= 0 || n <= 0 || k < 0) return CDF_OK;
+    if (cols_per_block < 1) cols_per_block = n;
     ex->gemm_flops += 2.0 * m * n * k;
     const cdf_gemm_operand *ops[2] = {a, b};
     for (int i = 0; i < 2; i++)
@@ -322,8 +347,9 @@ cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_ge
             return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED, "GEMM operand of dtype %s (F32, F16 or BF16 needed)",
                                  cdf_dtype_name(ops[i]->dtype));
     unsigned cpu = cdf_exec_cpu(ex);
-    gemm_job J = {m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, 0, 0, 0, 0, pick_kernel(cpu, NULL), f16_portable,
-                  ex->precision == CDF_PRECISION_BF16, 0};
+    gemm_job J = {m,   n,   k,         alpha, a,      b, row_bias, col_bias, c, ldc, cols_per_block, block_stride,
+                  0,   0,   0,         0,     pick_kernel(cpu, NULL), f16_portable, ex->precision == CDF_PRECISION_BF16,
+                  0};
 #if CDF_HAVE_X86
     if (cpu & CDF_CPU_F16C) J.f16 = cdf_gemm_f16_to_f32_f16c;
     if (J.bf16 && J.kern != cdf_gemm_kernel_scalar) J.csr_or = 0x8040u; /* FTZ (bit 15) | DAZ (bit 6) */

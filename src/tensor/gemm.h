@@ -38,13 +38,15 @@
 #define CDF_GEMM_SUM_BLOCK 64
 
 /* The geometry of a convolution whose input is read as its im2col matrix
- * B[p, j]: p = (ci*kh + ky)*kw + kx (k = cin*kh*kw rows), j = oy*wo + ox
- * (n = ho*wo columns); out-of-image taps are 0. */
+ * B[p, j]: p = (ci*kh + ky)*kw + kx (k = cin*kh*kw rows), j = (b*ho + oy)*wo
+ * + ox (n = batch*ho*wo columns: the images side by side); out-of-image taps
+ * are 0. */
 typedef struct cdf_conv_geom {
-    int cin, h, w;             /* input image [cin, h, w] */
+    int cin, h, w;             /* input images [batch, cin, h, w] */
     int kh, kw, stride;
     int pad_t, pad_l;          /* top/left padding (bottom/right follow from ho, wo) */
     int ho, wo;                /* output size */
+    int batch;                 /* images (0 counts as 1) */
 } cdf_conv_geom;
 
 /* One GEMM operand, a logical [rows, cols] matrix:
@@ -75,6 +77,15 @@ static inline cdf_gemm_operand cdf_gemm_f32(const float *data, int64_t ld, int t
  * or CDF_ERR_UNSUPPORTED for an operand dtype other than F32/F16/BF16. */
 cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
                     const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c, int64_t ldc);
+
+/* cdf_gemm with C's columns in blocks of cols_per_block, block q stored from
+ * c + q * block_stride (row stride ldc inside a block): a convolution over a
+ * batch writes its [cout, batch*hw] product straight into NCHW images
+ * (cols_per_block = hw, block_stride = cout*hw, ldc = hw).  The same
+ * arithmetic per element as cdf_gemm. */
+cdf_status cdf_gemm_blocked_c(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
+                              const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c,
+                              int64_t ldc, int64_t cols_per_block, int64_t block_stride);
 
 /* cdf_gemm on float32 matrices: C = alpha * op(A) op(B), op(X) = X or X^T
  * (trans_a / trans_b non-zero); lda/ldb/ldc are the row strides as stored. */

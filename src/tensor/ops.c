@@ -1,6 +1,7 @@
 #include "tensor/ops.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -65,17 +66,21 @@ cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int 
     int64_t hwo = (int64_t)ho * wo;
     int kdim = cin * kh * kw;
     int direct = (kh == 1 && kw == 1 && stride == 1 && pad_t == 0 && pad_l == 0 && pad_b == 0 && pad_r == 0);
-    cdf_conv_geom g = {cin, h, w, kh, kw, stride, pad_t, pad_l, ho, wo};
+    cdf_conv_geom g = {cin, h, w, kh, kw, stride, pad_t, pad_l, ho, wo, batch};
     cdf_gemm_operand a = {wt, wdt, 0, kdim, NULL};
-    for (int b = 0; b < batch; b++) {
-        const float *xb = x + (size_t)b * cin * h * w;
-        /* y_b [cout, ho*wo] = W [cout, kdim] x im2col(x_b) [kdim, ho*wo] (+ bias per row); a 1x1
-         * convolution reads x_b [cin, h*w] as it is */
-        cdf_gemm_operand xo = direct ? cdf_gemm_f32(xb, hwo, 0) : (cdf_gemm_operand){xb, CDF_F32, 0, 0, &g};
-        cdf_status s = cdf_gemm(ex, cout, (int)hwo, kdim, 1.0f, &a, &xo, bias, NULL, y + (size_t)b * cout * hwo, hwo);
-        if (s) return s;
+    if (direct && batch == 1) { /* y [cout, h*w] = W [cout, cin] x [cin, h*w] (+ bias per row), x read as it is */
+        cdf_gemm_operand xo = cdf_gemm_f32(x, hwo, 0);
+        return cdf_gemm(ex, cout, (int)hwo, kdim, 1.0f, &a, &xo, bias, NULL, y, hwo);
     }
-    return CDF_OK;
+    /* y [batch][cout, ho*wo] = W [cout, kdim] x im2col(x) [kdim, batch*ho*wo] (+ bias per row): the images side
+     * by side in one product, so the weight panels are packed once for the batch; each element keeps the
+     * arithmetic it has alone */
+    if ((int64_t)batch * hwo > INT32_MAX)
+        return cdf_error_set(ex->err, CDF_ERR_LIMIT, "convolution of %d images of %lldx%lld pixels is too large", batch,
+                             (long long)ho, (long long)wo);
+    cdf_gemm_operand xo = {x, CDF_F32, 0, 0, &g};
+    return cdf_gemm_blocked_c(ex, cout, (int)(batch * hwo), kdim, 1.0f, &a, &xo, bias, NULL, y, hwo, hwo,
+                              (int64_t)cout * hwo);
 }
 
 cdf_status cdf_conv2d_f32(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const float *wt,
