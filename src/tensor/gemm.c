@@ -115,6 +115,15 @@ typedef void (*f16_fn)(const void *src, float *dst, int n);
 
 static void f16_portable(const void *src, float *dst, int n) { cdf_convert_to_f32(CDF_F16, src, dst, (size_t)n); }
 
+/* A full panel's interleave (cdf_gemm_interleave_avx2), or NULL for the portable loop. */
+typedef void (*interleave_fn)(const float *rows, int64_t ld, int width, int kc, float *d);
+
+/* How this call packs: the float16 widener and the full-panel interleave. */
+typedef struct packer {
+    f16_fn f16;
+    interleave_fn il;
+} packer;
+
 /* n elements of operand o starting at element offset off -> dst (float32). */
 static void load_run(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int n, float *dst) {
     const char *p = (const char *)o->data;
@@ -143,32 +152,37 @@ static inline void interleave(const float *rows, int64_t ld, int nrow, int kc, i
 
 /* nrow rows of kc elements of operand o (row r at element offset off + r * o->ld) -> one panel of
  * the given width; float32 rows are read in place, others converted into tmp first */
-static inline void pack_rows(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int nrow, int kc, int width,
+static inline void pack_rows(const cdf_gemm_operand *o, const packer *pk, int64_t off, int nrow, int kc, int width,
                              float *d, float *tmp) {
-    if (o->dtype == CDF_F32) {
-        interleave((const float *)o->data + off, o->ld, nrow, kc, width, d);
-        return;
+    const float *rows = (const float *)o->data + off;
+    int64_t ld = o->ld;
+    if (o->dtype != CDF_F32) {
+        for (int r = 0; r < nrow; r++) load_run(o, pk->f16, off + r * o->ld, kc, tmp + (size_t)r * kc);
+        rows = tmp;
+        ld = kc;
     }
-    for (int r = 0; r < nrow; r++) load_run(o, f16, off + r * o->ld, kc, tmp + (size_t)r * kc);
-    interleave(tmp, kc, nrow, kc, width, d);
+    if (pk->il && nrow == width)
+        pk->il(rows, ld, width, kc, d);
+    else
+        interleave(rows, ld, nrow, kc, width, d);
 }
 
 /* A[i0 .. i0+mc, p0 .. p0+kc] -> MR-tall panels [kc, MR] (panel stride kp >= kc rows), rows past mc
  * zero; tmp: MR * KC floats. */
-static void pack_a(const cdf_gemm_operand *a, f16_fn f16, int i0, int mc, int p0, int kc, int kp, float *dst,
+static void pack_a(const cdf_gemm_operand *a, const packer *pk, int i0, int mc, int p0, int kc, int kp, float *dst,
                    float *tmp) {
     for (int ip = 0; ip < mc; ip += MR) {
         int mr = mc - ip < MR ? mc - ip : MR;
         float *d = dst + (size_t)ip * kp;
         if (!a->trans) {
-            pack_rows(a, f16, (int64_t)(i0 + ip) * a->ld + p0, mr, kc, MR, d, tmp);
+            pack_rows(a, pk, (int64_t)(i0 + ip) * a->ld + p0, mr, kc, MR, d, tmp);
         } else {
             for (int p = 0; p < kc; p++) {
                 int64_t off = (int64_t)(p0 + p) * a->ld + i0 + ip;
                 if (mr == MR && a->dtype == CDF_F32)
                     memcpy(d + p * MR, (const float *)a->data + off, sizeof(float) * MR);
                 else
-                    load_run(a, f16, off, mr, d + p * MR);
+                    load_run(a, pk->f16, off, mr, d + p * MR);
                 for (int r = mr; r < MR; r++) d[p * MR + r] = 0.0f;
             }
         }
@@ -225,7 +239,7 @@ static void pack_b_im2col(const cdf_gemm_operand *b, int p0, int kc, int j0, int
 
 /* B[p0 .. p0+kc, j0 .. j0+nc] -> NR-wide panels [kc, NR] (panel stride kp >= kc rows), columns past
  * nc zero; tmp: NR * KC floats. */
-static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int kp, int j0, int nc, float *dst,
+static void pack_b(const cdf_gemm_operand *b, const packer *pk, int p0, int kc, int kp, int j0, int nc, float *dst,
                    float *tmp) {
     for (int jp = 0; jp < nc; jp += NR) {
         int nr = nc - jp < NR ? nc - jp : NR;
@@ -238,11 +252,11 @@ static void pack_b(const cdf_gemm_operand *b, f16_fn f16, int p0, int kc, int kp
                 if (nr == NR && b->dtype == CDF_F32)
                     memcpy(d + p * NR, (const float *)b->data + off, sizeof(float) * NR);
                 else
-                    load_run(b, f16, off, nr, d + p * NR);
+                    load_run(b, pk->f16, off, nr, d + p * NR);
                 for (int c = nr; c < NR; c++) d[p * NR + c] = 0.0f;
             }
         } else {
-            pack_rows(b, f16, (int64_t)(j0 + jp) * b->ld + p0, nr, kc, NR, d, tmp);
+            pack_rows(b, pk, (int64_t)(j0 + jp) * b->ld + p0, nr, kc, NR, d, tmp);
         }
     }
 }
@@ -256,7 +270,7 @@ typedef struct gemm_job {
     int64_t ldc, cpb, cbs;      /* C's columns come in blocks of cpb, block q at c + q * cbs */
     int mg, nc, tiles_n, tiles; /* output tiles of mg x nc (mg a multiple of MC, nc of NR) */
     cdf_gemm_kernel_fn kern;
-    f16_fn f16;
+    packer pk;
     int bf16;          /* operands rounded and paired as vdpbf16ps takes them (bf16_pairs) */
     unsigned csr_or;   /* MXCSR bits set around the kernels (bf16 on the AVX2 kernel: FTZ | DAZ), else 0 */
 } gemm_job;
@@ -277,11 +291,11 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
     for (int p0 = 0; p0 < J->k; p0 += KC) {
         int kc = J->k - p0 < KC ? J->k - p0 : KC, first = p0 == 0;
         int kp = J->bf16 ? kc + (kc & 1) : kc; /* packed rows per panel: the kernel's steps */
-        pack_b(J->b, J->f16, p0, kc, kp, j0, nc, pb, tmp);
+        pack_b(J->b, &J->pk, p0, kc, kp, j0, nc, pb, tmp);
         if (J->bf16) bf16_pairs(pb, (nc + NR - 1) / NR, kc, kp, NR);
         for (int ic = 0; ic < mg; ic += MC) {
             int mc = mg - ic < MC ? mg - ic : MC;
-            pack_a(J->a, J->f16, i0 + ic, mc, p0, kc, kp, pa, tmp);
+            pack_a(J->a, &J->pk, i0 + ic, mc, p0, kc, kp, pa, tmp);
             if (J->bf16) bf16_pairs(pa, (mc + MR - 1) / MR, kc, kp, MR);
 #if CDF_HAVE_X86
             unsigned csr = _mm_getcsr();
@@ -348,10 +362,11 @@ cdf_status cdf_gemm_blocked_c(cdf_exec *ex, int m, int n, int k, float alpha, co
                                  cdf_dtype_name(ops[i]->dtype));
     unsigned cpu = cdf_exec_cpu(ex);
     gemm_job J = {m,   n,   k,         alpha, a,      b, row_bias, col_bias, c, ldc, cols_per_block, block_stride,
-                  0,   0,   0,         0,     pick_kernel(cpu, NULL), f16_portable, ex->precision == CDF_PRECISION_BF16,
+                  0,   0,   0,         0,     pick_kernel(cpu, NULL), {f16_portable, NULL}, ex->precision == CDF_PRECISION_BF16,
                   0};
 #if CDF_HAVE_X86
-    if (cpu & CDF_CPU_F16C) J.f16 = cdf_gemm_f16_to_f32_f16c;
+    if (cpu & CDF_CPU_F16C) J.pk.f16 = cdf_gemm_f16_to_f32_f16c;
+    if (cpu & CDF_CPU_AVX2_FMA) J.pk.il = cdf_gemm_interleave_avx2;
     if (J.bf16 && J.kern != cdf_gemm_kernel_scalar) J.csr_or = 0x8040u; /* FTZ (bit 15) | DAZ (bit 6) */
 #endif
     if (J.bf16 && J.kern == cdf_gemm_kernel_scalar) J.kern = cdf_gemm_kernel_scalar_bf16;

@@ -27,6 +27,9 @@ void cdf_gemm_kernel_scalar_bf16(int kc, const float *a, const float *b, float *
 #if CDF_HAVE_X86
 /* AVX2 + FMA (src/tensor/gemm_x86.c); call only where the CPU has both. */
 void cdf_gemm_kernel_avx2(int kc, const float *a, const float *b, float *c, int64_t ldc, int first);
+/* A full panel: rows i < width (6 or 16, MR or NR) at rows + i * ld, kc values each -> d[p * width +
+ * i] (the portable packing's bytes: data movement only); AVX2. */
+void cdf_gemm_interleave_avx2(const float *rows, int64_t ld, int width, int kc, float *d);
 /* n float16 values (any alignment) -> float32 with F16C (exact, as
  * cdf_f16_to_f32); call only where the CPU has F16C. */
 void cdf_gemm_f16_to_f32_f16c(const void *src, float *dst, int n);

@@ -59,3 +59,46 @@ void cdf_gemm_f16_to_f32_f16c(const void *src, float *dst, int n) {
         dst[i] = _cvtsh_ss(h);
     }
 }
+
+/* 8 x 8 transpose: c[q] = (r[0][q], ..., r[7][q]) */
+static inline void transpose8(const __m256 r[8], __m256 c[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    c[0] = _mm256_permute2f128_ps(u0, u4, 0x20), c[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    c[2] = _mm256_permute2f128_ps(u2, u6, 0x20), c[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    c[4] = _mm256_permute2f128_ps(u0, u4, 0x31), c[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    c[6] = _mm256_permute2f128_ps(u2, u6, 0x31), c[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+void cdf_gemm_interleave_avx2(const float *rows, int64_t ld, int width, int kc, float *d) {
+    int p = 0;
+    __m256 r[8], c[8];
+    if (width == 16) {
+        for (; p + 8 <= kc; p += 8) {
+            for (int h = 0; h < 2; h++) {
+                for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows + (h * 8 + i) * ld + p);
+                transpose8(r, c);
+                for (int q = 0; q < 8; q++) _mm256_storeu_ps(d + (p + q) * 16 + h * 8, c[q]);
+            }
+        }
+    } else { /* width 6: rows 6 and 7 are zeros never stored */
+        r[6] = r[7] = _mm256_setzero_ps();
+        for (; p + 8 <= kc; p += 8) {
+            for (int i = 0; i < 6; i++) r[i] = _mm256_loadu_ps(rows + i * ld + p);
+            transpose8(r, c);
+            /* 8-wide stores in order: each one's last two lanes are overwritten by the next */
+            for (int q = 0; q < 7; q++) _mm256_storeu_ps(d + (p + q) * 6, c[q]);
+            float *e = d + (p + 7) * 6;
+            _mm_storeu_ps(e, _mm256_castps256_ps128(c[7]));
+            _mm_storel_pi((__m64 *)(void *)(e + 4), _mm256_extractf128_ps(c[7], 1));
+        }
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < width; i++) d[p * width + i] = rows[i * ld + p];
+}
