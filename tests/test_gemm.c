@@ -280,6 +280,7 @@ static void im2col_batched(void **state) {
     (void)state;
     static const ccase cases[] = {
         {3, 5, 7, 9, 3, 3, 1, 1, 1, 1, 1},   /* 35 pixels per image: every panel boundary moves */
+        {2, 3, 4, 5, 3, 3, 1, 1, 1, 1, 1},   /* 12 pixels: a panel's first and last columns share a row, not an image */
         {4, 8, 8, 20, 3, 3, 1, 1, 1, 1, 1},  /* 64 pixels: panels inside images */
         {6, 9, 9, 7, 1, 1, 1, 0, 0, 0, 0},   /* a 1x1 convolution */
         {5, 16, 12, 6, 3, 3, 2, 0, 0, 1, 1}, /* stride 2 with Downsample2D's padding */

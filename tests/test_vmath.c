@@ -34,6 +34,17 @@ static float uniform(uint64_t *s, float lo, float hi) {
     return lo + (hi - lo) * (float)((double)(mix(s) >> 40) / 16777216.0);
 }
 
+#if CDF_HAVE_X86
+/* whether this CPU runs the AVX2 paths (else says so) */
+static int have_avx2(void) {
+    cdf_exec ex;
+    cdf_exec_init(&ex, 1, NULL);
+    if (cdf_exec_cpu(&ex) & CDF_CPU_AVX2_FMA) return 1;
+    print_message("no AVX2+FMA on this CPU: the vector path is not run here\n");
+    return 0;
+}
+#endif
+
 /* same bits, or both NaN */
 static int same(float a, float b) { return f2u(a) == f2u(b) || (isnan(a) && isnan(b)); }
 
@@ -75,12 +86,7 @@ static void exp_within_one_ulp(void **state) {
 static void exp_vector_is_scalar(void **state) {
     (void)state;
 #if CDF_HAVE_X86
-    cdf_exec ex;
-    cdf_exec_init(&ex, 1, NULL);
-    if (!(cdf_exec_cpu(&ex) & CDF_CPU_AVX2_FMA)) {
-        print_message("no AVX2+FMA on this CPU: the vector path is not run here\n");
-        return;
-    }
+    if (!have_avx2()) return;
     enum { N = 1 << 16 };
     float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
     assert_non_null(x);
@@ -137,12 +143,7 @@ static void silu_matches_torch(void **state) {
 static void silu_vector_is_scalar(void **state) {
     (void)state;
 #if CDF_HAVE_X86
-    cdf_exec ex;
-    cdf_exec_init(&ex, 1, NULL);
-    if (!(cdf_exec_cpu(&ex) & CDF_CPU_AVX2_FMA)) {
-        print_message("no AVX2+FMA on this CPU: the vector path is not run here\n");
-        return;
-    }
+    if (!have_avx2()) return;
     enum { N = 1 << 15 };
     float *x = malloc(N * sizeof *x), *y = malloc((N + 1) * sizeof *y);
     assert_non_null(x);
@@ -198,12 +199,7 @@ static void softmax_matches_torch(void **state) {
 static void softmax_vector_is_scalar(void **state) {
     (void)state;
 #if CDF_HAVE_X86
-    cdf_exec ex;
-    cdf_exec_init(&ex, 1, NULL);
-    if (!(cdf_exec_cpu(&ex) & CDF_CPU_AVX2_FMA)) {
-        print_message("no AVX2+FMA on this CPU: the vector path is not run here\n");
-        return;
-    }
+    if (!have_avx2()) return;
     enum { W = 4099 };
     float *x = malloc(W * sizeof *x), *a = malloc((W + 8) * sizeof *a), *b = malloc(W * sizeof *b);
     assert_non_null(x);

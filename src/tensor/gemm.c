@@ -25,18 +25,6 @@
 #define NC_MAX (NR * 128)
 #define ROUND_UP(x, q) (((x) + (q)-1) / (q) * (q))
 
-void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
-    for (int q0 = 0; q0 < kc; q0 += CDF_GEMM_SUM_BLOCK) {
-        int q1 = kc - q0 < CDF_GEMM_SUM_BLOCK ? kc : q0 + CDF_GEMM_SUM_BLOCK;
-        float acc[MR][NR] = {{0}};
-        for (int p = q0; p < q1; p++)
-            for (int i = 0; i < MR; i++)
-                for (int j = 0; j < NR; j++) acc[i][j] = fmaf(a[p * MR + i], b[p * NR + j], acc[i][j]);
-        for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) c[i * ldc + j] = first && q0 == 0 ? acc[i][j] : c[i * ldc + j] + acc[i][j];
-    }
-}
-
 /* x, or a zero of its sign when it is subnormal (denormals-are-zero on an input) */
 static inline float flush(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
 
@@ -55,17 +43,31 @@ static inline float add_ftz(float a, float b) {
     return fabsf(r) > FLT_MIN ? r : ftz(r, (double)a + (double)b);
 }
 
-void cdf_gemm_kernel_scalar_bf16(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
+/* The portable kernel, plain (fmaf, IEEE adds) or with bf16 mode's flushes (x86's FTZ | DAZ written out). */
+static inline void kernel_scalar(int kc, const float *a, const float *b, float *c, int64_t ldc, int first, int ftz) {
     for (int q0 = 0; q0 < kc; q0 += CDF_GEMM_SUM_BLOCK) {
         int q1 = kc - q0 < CDF_GEMM_SUM_BLOCK ? kc : q0 + CDF_GEMM_SUM_BLOCK;
         float acc[MR][NR] = {{0}};
         for (int p = q0; p < q1; p++)
             for (int i = 0; i < MR; i++)
-                for (int j = 0; j < NR; j++) acc[i][j] = fma_ftz(a[p * MR + i], b[p * NR + j], acc[i][j]);
+                for (int j = 0; j < NR; j++) {
+                    float av = a[p * MR + i], bv = b[p * NR + j];
+                    acc[i][j] = ftz ? fma_ftz(av, bv, acc[i][j]) : fmaf(av, bv, acc[i][j]);
+                }
         for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++)
-                c[i * ldc + j] = first && q0 == 0 ? acc[i][j] : add_ftz(flush(c[i * ldc + j]), acc[i][j]);
+            for (int j = 0; j < NR; j++) {
+                float *cij = c + i * ldc + j;
+                *cij = first && q0 == 0 ? acc[i][j] : ftz ? add_ftz(flush(*cij), acc[i][j]) : *cij + acc[i][j];
+            }
     }
+}
+
+void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
+    kernel_scalar(kc, a, b, c, ldc, first, 0);
+}
+
+void cdf_gemm_kernel_scalar_bf16(int kc, const float *a, const float *b, float *c, int64_t ldc, int first) {
+    kernel_scalar(kc, a, b, c, ldc, first, 1);
 }
 
 /* bf16 mode's operand rounding, as vcvtneps2bf16: a subnormal input is a zero of its sign, else

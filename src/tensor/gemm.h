@@ -46,7 +46,7 @@ typedef struct cdf_conv_geom {
     int kh, kw, stride;
     int pad_t, pad_l;          /* top/left padding (bottom/right follow from ho, wo) */
     int ho, wo;                /* output size */
-    int batch;                 /* images (0 counts as 1) */
+    int batch;                 /* images side by side (the GEMM's n tells how many columns it reads) */
 } cdf_conv_geom;
 
 /* One GEMM operand, a logical [rows, cols] matrix:

@@ -13,9 +13,10 @@ typedef enum cdf_act { CDF_ACT_NONE = 0, CDF_ACT_SILU, CDF_ACT_MISH, CDF_ACT_GEL
  * case-insensitive); -1 when unknown. */
 int cdf_act_from_name(const char *name);
 
-/* y = conv2d(x) per image, as one GEMM per image over the implicit im2col
- * matrix (cdf_gemm's fma-chain contract, k = cin*kh*kw in (ci, ky, kx)
- * order, then + bias).  x: [batch, cin, h, w] float32; wt: [cout, cin, kh,
+/* y = conv2d(x) per image, as one GEMM over the batch's implicit im2col
+ * matrix (the images side by side; cdf_gemm's fma-chain contract, k =
+ * cin*kh*kw in (ci, ky, kx) order, then + bias: an image's bytes do not
+ * depend on the batch).  x: [batch, cin, h, w] float32; wt: [cout, cin, kh,
  * kw] of dtype wdt (F32, F16 or BF16, read as stored); bias: [cout] or NULL;
  * y: [batch, cout, ho, wo] with ho = (h + pad_t + pad_b - kh) / stride + 1
  * (likewise wo).  CDF_OK, or the GEMM's error (in ex->err). */
