@@ -270,20 +270,20 @@ typedef struct gemm_job {
     const float *row_bias, *col_bias;
     float *c;
     int64_t ldc, cpb, cbs;      /* C's columns come in blocks of cpb, block q at c + q * cbs */
-    int mg, nc, tiles_n, tiles; /* output tiles of mg x nc (mg a multiple of MC, nc of NR) */
+    int mg, nc, tiles_n, tiles; /* output tiles of mg x nc (mg a multiple of MC, or of MR below MC; nc of NR) */
     cdf_gemm_kernel_fn kern;
     packer pk;
     int bf16;          /* operands rounded and paired as vdpbf16ps takes them (bf16_pairs) */
     unsigned csr_or;   /* MXCSR bits set around the kernels (bf16 on the AVX2 kernel: FTZ | DAZ), else 0 */
 } gemm_job;
 
-/* One mg x nc output tile, all of k, then the epilogue: per KC block of k, B's kc x nc block is packed
- * once and meets each MC-tall block of A in turn. */
 /* where C[i, j] is */
 static inline float *c_at(const gemm_job *J, int i, int j) {
     return J->c + (j / J->cpb) * J->cbs + (int64_t)i * J->ldc + j % J->cpb;
 }
 
+/* One mg x nc output tile, all of k, then the epilogue: per KC block of k, B's kc x nc block is packed
+ * once and meets each MC-tall block of A in turn. */
 static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *tmp) {
     int i0 = (tile / J->tiles_n) * J->mg, j0 = (tile % J->tiles_n) * J->nc;
     int mg = J->m - i0 < J->mg ? J->m - i0 : J->mg, nc = J->n - j0 < J->nc ? J->n - j0 : J->nc;
@@ -300,7 +300,7 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
             pack_a(J->a, &J->pk, i0 + ic, mc, p0, kc, kp, pa, tmp);
             if (J->bf16) bf16_pairs(pa, (mc + MR - 1) / MR, kc, kp, MR);
 #if CDF_HAVE_X86
-            unsigned csr = _mm_getcsr();
+            unsigned csr = J->csr_or ? _mm_getcsr() : 0u;
             if (J->csr_or) _mm_setcsr(csr | J->csr_or);
 #endif
             for (int jp = 0; jp < nc; jp += NR) {
@@ -348,7 +348,7 @@ static void run_tile(const gemm_job *J, int tile, float *pa, float *pb, float *t
 
 cdf_status cdf_gemm(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
                     const cdf_gemm_operand *b, const float *row_bias, const float *col_bias, float *c, int64_t ldc) {
-    return cdf_gemm_blocked_c(ex, m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, n > 0 ? n : 1, 0);
+    return cdf_gemm_blocked_c(ex, m, n, k, alpha, a, b, row_bias, col_bias, c, ldc, n, 0);
 }
 
 cdf_status cdf_gemm_blocked_c(cdf_exec *ex, int m, int n, int k, float alpha, const cdf_gemm_operand *a,
@@ -363,9 +363,10 @@ cdf_status cdf_gemm_blocked_c(cdf_exec *ex, int m, int n, int k, float alpha, co
             return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED, "GEMM operand of dtype %s (F32, F16 or BF16 needed)",
                                  cdf_dtype_name(ops[i]->dtype));
     unsigned cpu = cdf_exec_cpu(ex);
-    gemm_job J = {m,   n,   k,         alpha, a,      b, row_bias, col_bias, c, ldc, cols_per_block, block_stride,
-                  0,   0,   0,         0,     pick_kernel(cpu, NULL), {f16_portable, NULL}, ex->precision == CDF_PRECISION_BF16,
-                  0};
+    gemm_job J = {.m = m, .n = n, .k = k, .alpha = alpha, .a = a, .b = b, .row_bias = row_bias,
+                  .col_bias = col_bias, .c = c, .ldc = ldc, .cpb = cols_per_block, .cbs = block_stride,
+                  .kern = pick_kernel(cpu, NULL), .pk = {f16_portable, NULL},
+                  .bf16 = ex->precision == CDF_PRECISION_BF16};
 #if CDF_HAVE_X86
     if (cpu & CDF_CPU_F16C) J.pk.f16 = cdf_gemm_f16_to_f32_f16c;
     if (cpu & CDF_CPU_AVX2_FMA) J.pk.il = cdf_gemm_interleave_avx2;
