@@ -16,20 +16,6 @@
 #include "tensor/gemm.h"
 #include "tensor/half.h"
 
-static uint64_t mix(uint64_t *s) {
-    uint64_t x = *s += 0x9E3779B97F4A7C15ull; /* splitmix64 */
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-static float *rand_buf(uint64_t *s, size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++) p[i] = (float)((double)(mix(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-    return p;
-}
-
 /* The precision every run below uses (bf16_* tests switch it). */
 static cdf_precision g_prec = CDF_PRECISION_FP32;
 
@@ -133,7 +119,8 @@ static void f32_matrices(void **state) {
         const mcase *c = &CASES[ci];
         int ar = c->ta ? c->k : c->m, ac = (c->ta ? c->m : c->k) + c->pad_a;
         int br = c->tb ? c->n : c->k, bc = (c->tb ? c->k : c->n) + c->pad_b;
-        float *a = rand_buf(&seed, (size_t)ar * ac), *b = rand_buf(&seed, (size_t)br * bc);
+        float *a = tu_rand_f32(&seed, (size_t)ar * ac, -1.0f, 1.0f);
+        float *b = tu_rand_f32(&seed, (size_t)br * bc, -1.0f, 1.0f);
         float *want = malloc(sizeof(float) * (size_t)c->m * c->n);
         assert_non_null(want);
         ref_checked(c, a, ac, b, bc, want);
@@ -158,7 +145,7 @@ static void half_operands(void **state) {
             int m = 37, n = 70, k = 300;
             /* A [m, k] (or stored [k, m]) in half precision, B float32 */
             size_t na = (size_t)m * k, nb = (size_t)k * n;
-            float *af = rand_buf(&seed, na), *b = rand_buf(&seed, nb);
+            float *af = tu_rand_f32(&seed, na, -1.0f, 1.0f), *b = tu_rand_f32(&seed, nb, -1.0f, 1.0f);
             uint16_t *ah = malloc(na * 2 + 1); /* +1: read from an odd address below */
             assert_non_null(ah);
             unsigned char *odd = (unsigned char *)ah + 1;
@@ -170,7 +157,7 @@ static void half_operands(void **state) {
             cdf_gemm_operand oa = {odd, dts[di], trans, trans ? m : k, NULL}, ob = cdf_gemm_f32(b, n, 0);
             expect_all_paths(di ? "bf16 A" : "f16 A", m, n, k, 1.0f, &oa, &ob, NULL, NULL, want, n);
             /* the same half matrix as B^T (a linear layer's weight [out, in]) */
-            float *x = rand_buf(&seed, (size_t)9 * (trans ? m : k));
+            float *x = tu_rand_f32(&seed, (size_t)9 * (trans ? m : k), -1.0f, 1.0f);
             if (!trans) {
                 /* x [9, k] @ W^T where W = the half matrix [m, k] */
                 float *want2 = malloc(sizeof(float) * 9 * (size_t)m);
@@ -194,8 +181,8 @@ static void biases(void **state) {
     (void)state;
     uint64_t seed = 3;
     int m = 29, n = 41, k = 55;
-    float *a = rand_buf(&seed, (size_t)m * k), *b = rand_buf(&seed, (size_t)k * n);
-    float *rb = rand_buf(&seed, (size_t)m), *cb = rand_buf(&seed, (size_t)n);
+    float *a = tu_rand_f32(&seed, (size_t)m * k, -1.0f, 1.0f), *b = tu_rand_f32(&seed, (size_t)k * n, -1.0f, 1.0f);
+    float *rb = tu_rand_f32(&seed, (size_t)m, -1.0f, 1.0f), *cb = tu_rand_f32(&seed, (size_t)n, -1.0f, 1.0f);
     float *s = malloc(sizeof(float) * (size_t)m * n), *want = malloc(sizeof(float) * (size_t)m * n);
     assert_non_null(s);
     assert_non_null(want);
@@ -249,7 +236,8 @@ static void im2col_operand(void **state) {
         const ccase *c = &cases[ci];
         int ho = (c->h + c->pt + c->pb - c->kh) / c->stride + 1, wo = (c->w + c->pl + c->pr - c->kw) / c->stride + 1;
         int k = c->cin * c->kh * c->kw, n = ho * wo;
-        float *x = rand_buf(&seed, (size_t)c->cin * c->h * c->w), *wt = rand_buf(&seed, (size_t)c->cout * k);
+        float *x = tu_rand_f32(&seed, (size_t)c->cin * c->h * c->w, -1.0f, 1.0f);
+        float *wt = tu_rand_f32(&seed, (size_t)c->cout * k, -1.0f, 1.0f);
         float *col = malloc(sizeof(float) * (size_t)k * n), *want = malloc(sizeof(float) * (size_t)c->cout * n);
         assert_non_null(col);
         assert_non_null(want);
@@ -294,8 +282,9 @@ static void im2col_batched(void **state) {
             int ho = (c->h + c->pt + c->pb - c->kh) / c->stride + 1, wo = (c->w + c->pl + c->pr - c->kw) / c->stride + 1;
             int k = c->cin * c->kh * c->kw, hw = ho * wo;
             size_t img = (size_t)c->cin * c->h * c->w, out = (size_t)c->cout * hw;
-            float *x = rand_buf(&seed, img * batch), *wt = rand_buf(&seed, (size_t)c->cout * k);
-            float *bias = rand_buf(&seed, (size_t)c->cout);
+            float *x = tu_rand_f32(&seed, img * batch, -1.0f, 1.0f);
+            float *wt = tu_rand_f32(&seed, (size_t)c->cout * k, -1.0f, 1.0f);
+            float *bias = tu_rand_f32(&seed, (size_t)c->cout, -1.0f, 1.0f);
             float *want = malloc(sizeof(float) * out * batch), *got = malloc(sizeof(float) * out * batch);
             assert_non_null(want);
             assert_non_null(got);
@@ -363,7 +352,8 @@ static void bf16_matrices(void **state) {
         const mcase *c = &CASES[ci];
         int ar = c->ta ? c->k : c->m, ac = (c->ta ? c->m : c->k) + c->pad_a;
         int br = c->tb ? c->n : c->k, bc = (c->tb ? c->k : c->n) + c->pad_b;
-        float *a = rand_buf(&seed, (size_t)ar * ac), *b = rand_buf(&seed, (size_t)br * bc);
+        float *a = tu_rand_f32(&seed, (size_t)ar * ac, -1.0f, 1.0f);
+        float *b = tu_rand_f32(&seed, (size_t)br * bc, -1.0f, 1.0f);
         float *want = malloc(sizeof(float) * (size_t)c->m * c->n), *f32 = malloc(sizeof(float) * (size_t)c->m * c->n);
         assert_non_null(want);
         assert_non_null(f32);
@@ -404,14 +394,14 @@ static void bf16_tiny_values(void **state) {
     uint64_t seed = 6;
     g_prec = CDF_PRECISION_BF16;
     int m = 20, n = 35, k = 131;
-    float *a = rand_buf(&seed, (size_t)m * k), *b = rand_buf(&seed, (size_t)k * n);
+    float *a = tu_rand_f32(&seed, (size_t)m * k, -1.0f, 1.0f), *b = tu_rand_f32(&seed, (size_t)k * n, -1.0f, 1.0f);
     for (size_t i = 0; i < (size_t)m * k; i++) {
-        int kind = (int)(mix(&seed) % 4);
+        int kind = (int)(tu_mix64(&seed) % 4);
         if (kind == 0) a[i] *= FLT_MIN * 4.0f;     /* products near and below FLT_MIN */
         if (kind == 1) a[i] *= FLT_MIN * 0.5f;     /* subnormal inputs */
         if (kind == 2) a[i] *= 0x1p-100f;
     }
-    for (size_t i = 0; i < (size_t)k * n; i++) b[i] *= (float)(mix(&seed) % 3) == 0 ? 0x1p-30f : 1.0f;
+    for (size_t i = 0; i < (size_t)k * n; i++) b[i] *= (float)(tu_mix64(&seed) % 3) == 0 ? 0x1p-30f : 1.0f;
     float *want = malloc(sizeof(float) * (size_t)m * n);
     assert_non_null(want);
     cdf_sgemm_ref_bf16(0, 0, m, n, k, 1.0f, a, k, b, n, want, n);
@@ -422,14 +412,14 @@ static void bf16_tiny_values(void **state) {
     /* B as float16 (a weight stored in half precision): widened, then rounded to bfloat16 */
     uint16_t *bh = malloc(sizeof(uint16_t) * (size_t)k * n);
     assert_non_null(bh);
-    for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((double)(mix(&seed) >> 11) / 9007199254740992.0 - 0.5);
+    for (size_t i = 0; i < (size_t)k * n; i++) b[i] = tu_uniform_f32(&seed, -0.5f, 0.5f);
     assert_int_equal(cdf_convert_from_f32(CDF_F16, b, bh, (size_t)k * n), 0);
     cdf_convert_to_f32(CDF_F16, bh, b, (size_t)k * n);
     cdf_sgemm_ref_bf16(0, 0, m, n, k, 0.5f, a, k, b, n, want, n);
     cdf_gemm_operand oh = {bh, CDF_F16, 0, n, NULL};
     expect_all_paths("bf16 f16 B", m, n, k, 0.5f, &oa, &oh, NULL, NULL, want, n);
     /* every product near FLT_MIN: sums cross the subnormal range, many outputs flush to zero */
-    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((double)(mix(&seed) >> 11) / 9007199254740992.0 - 0.5) * FLT_MIN * 8.0f;
+    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((double)(tu_mix64(&seed) >> 11) / 9007199254740992.0 - 0.5) * FLT_MIN * 8.0f;
     cdf_sgemm_ref_bf16(0, 0, m, n, k, 1.0f, a, k, b, n, want, n);
     int zeros2 = 0, tiny = 0;
     for (int i = 0; i < m * n; i++) zeros2 += want[i] == 0.0f, tiny += fabsf(want[i]) < 4.0f * FLT_MIN;

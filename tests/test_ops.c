@@ -18,30 +18,6 @@
 
 /* ---- deterministic test data ---- */
 
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r) {
-    uint64_t x = r->s += 0x9E3779B97F4A7C15ull; /* splitmix64 */
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* Uniform in [lo, hi). */
-static float rng_uniform(rng *r, float lo, float hi) {
-    double u = (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-    return (float)(lo + (hi - lo) * u);
-}
-
-static float *rand_buf(rng *r, size_t n, float lo, float hi) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++) p[i] = rng_uniform(r, lo, hi);
-    return p;
-}
-
 static float *copy_buf(const float *src, size_t n) {
     float *p = malloc((n ? n : 1) * sizeof *p);
     assert_non_null(p);
@@ -72,7 +48,7 @@ static void conv_vs_ref(void **state) {
         {1, 2, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1},    /* 1x1 image, 3x3 kernel */
         {1, 32, 16, 16, 64, 3, 1, 1, 1, 1, 1, 1},/* a UNet-like layer */
     };
-    rng r = {99};
+    uint64_t r = 99;
     cdf_error err = {0};
     cdf_exec ex;
     cdf_exec_init(&ex, 2, &err);
@@ -81,8 +57,8 @@ static void conv_vs_ref(void **state) {
         int ho = conv_out(c->h, c->pt, c->pb, c->k, c->stride), wo = conv_out(c->w, c->pl, c->pr, c->k, c->stride);
         size_t nx = (size_t)c->batch * c->cin * c->h * c->w, nw = (size_t)c->cout * c->cin * c->k * c->k;
         size_t ny = (size_t)c->batch * c->cout * ho * wo;
-        float *x = rand_buf(&r, nx, -1.0f, 1.0f), *wt = rand_buf(&r, nw, -1.0f, 1.0f);
-        float *bias = c->bias ? rand_buf(&r, (size_t)c->cout, -0.5f, 0.5f) : NULL;
+        float *x = tu_rand_f32(&r, nx, -1.0f, 1.0f), *wt = tu_rand_f32(&r, nw, -1.0f, 1.0f);
+        float *bias = c->bias ? tu_rand_f32(&r, (size_t)c->cout, -0.5f, 0.5f) : NULL;
         float *yf = malloc(ny * sizeof *yf), *yr = malloc(ny * sizeof *yr), *ya = malloc(ny * sizeof *ya);
         assert_non_null(yf);
         assert_non_null(yr);
@@ -144,14 +120,14 @@ static void conv_batch_and_threads(void **state) {
         {3, 64, 33, 31, 128, 1, 1, 0, 0, 0, 0, 1},/* 1x1 shortcut, direct path */
         {3, 5, 7, 9, 6, 3, 1, 1, 1, 1, 1, 0},     /* small: single-thread path */
     };
-    rng r = {4242};
+    uint64_t r = 4242;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const conv_case *c = &cases[ci];
         int ho = conv_out(c->h, c->pt, c->pb, c->k, c->stride), wo = conv_out(c->w, c->pl, c->pr, c->k, c->stride);
         size_t per_x = (size_t)c->cin * c->h * c->w, per_y = (size_t)c->cout * ho * wo;
-        float *x = rand_buf(&r, per_x * c->batch, -1.0f, 1.0f);
-        float *wt = rand_buf(&r, (size_t)c->cout * c->cin * c->k * c->k, -0.2f, 0.2f);
-        float *bias = c->bias ? rand_buf(&r, (size_t)c->cout, -0.5f, 0.5f) : NULL;
+        float *x = tu_rand_f32(&r, per_x * c->batch, -1.0f, 1.0f);
+        float *wt = tu_rand_f32(&r, (size_t)c->cout * c->cin * c->k * c->k, -0.2f, 0.2f);
+        float *bias = c->bias ? tu_rand_f32(&r, (size_t)c->cout, -0.5f, 0.5f) : NULL;
         float *y[2];
         for (int t = 0; t < 2; t++) {
             cdf_error err = {0};
@@ -218,8 +194,8 @@ static float *act_inputs(size_t *n) {
     assert_non_null(x);
     memcpy(x, special, sizeof special);
     for (size_t i = 0; i < ngrid; i++) x[ns + i] = (float)(-30.0 + 60.0 * (double)i / (double)(ngrid - 1));
-    rng r = {5};
-    for (size_t i = 0; i < nr; i++) x[ns + ngrid + i] = rng_uniform(&r, -8.0f, 8.0f);
+    uint64_t r = 5;
+    for (size_t i = 0; i < nr; i++) x[ns + ngrid + i] = tu_uniform_f32(&r, -8.0f, 8.0f);
     *n = ns + ngrid + nr;
     return x;
 }
@@ -316,13 +292,14 @@ static void group_norm_vs_double(void **state) {
          * (the statistics are float64 for this) */
         {1, 32, 1, 4096, 1e-6f, 1000.0f, 1.0f},
     };
-    rng r = {31337};
+    uint64_t r = 31337;
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const gn_case *c = &cases[ci];
         size_t n = (size_t)c->batch * c->channels * (size_t)c->hw;
-        float *x = rand_buf(&r, n, -1.0f, 1.0f);
+        float *x = tu_rand_f32(&r, n, -1.0f, 1.0f);
         for (size_t i = 0; i < n; i++) x[i] = c->offset + c->scale * x[i];
-        float *gamma = rand_buf(&r, (size_t)c->channels, 0.5f, 1.5f), *beta = rand_buf(&r, (size_t)c->channels, -0.5f, 0.5f);
+        float *gamma = tu_rand_f32(&r, (size_t)c->channels, 0.5f, 1.5f);
+        float *beta = tu_rand_f32(&r, (size_t)c->channels, -0.5f, 0.5f);
         double *ref = malloc(n * sizeof *ref), *bound = malloc(n * sizeof *bound);
         assert_non_null(ref);
         assert_non_null(bound);
@@ -361,11 +338,11 @@ static void group_norm_vs_double(void **state) {
 static void softmax_vs_double(void **state) {
     (void)state;
     static const int widths[] = {1, 2, 7, 77, 256, 1024, 1089};
-    rng r = {8};
+    uint64_t r = 8;
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
         int rows = 6, n = widths[wi];
         size_t total = (size_t)rows * n;
-        float *x = rand_buf(&r, total, -1.0f, 1.0f);
+        float *x = tu_rand_f32(&r, total, -1.0f, 1.0f);
         /* rows of growing spread, up to logits of +-30; the last up to +-100, past expf's
          * overflow at 88.7 (only subtracting the row maximum keeps it finite) */
         for (int row = 0; row < rows; row++)
@@ -403,11 +380,11 @@ static void softmax_vs_double(void **state) {
 static void upsample_exact(void **state) {
     (void)state;
     static const int dims[][4] = {{2, 3, 5, 7}, {1, 1, 1, 1}, {3, 64, 8, 8}, {1, 2, 16, 3}};
-    rng r = {17};
+    uint64_t r = 17;
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
         int b = dims[di][0], c = dims[di][1], h = dims[di][2], w = dims[di][3];
         size_t nx = (size_t)b * c * h * w, ny = nx * 4;
-        float *x = rand_buf(&r, nx, -5.0f, 5.0f);
+        float *x = tu_rand_f32(&r, nx, -5.0f, 5.0f);
         x[0] = -0.0f;
         float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
         assert_non_null(y1);

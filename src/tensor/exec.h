@@ -6,8 +6,9 @@
 
 #include "cdiffusers/core.h"
 
-#define CDF_EXEC_SLOTS 5
-#define CDF_SLOT_GEMM 4 /* cdf_gemm's packed panels (the other slots belong to the callers) */
+#define CDF_EXEC_SLOTS 6
+#define CDF_SLOT_GEMM 4     /* cdf_gemm's packed panels (slots 0-3 belong to the callers) */
+#define CDF_SLOT_WINOGRAD 5 /* cdf_conv3x3_winograd's transformed weights, inputs and products */
 
 /* Which kernels to use: the best the CPU has, or the portable ones. */
 typedef enum cdf_isa { CDF_ISA_AUTO = 0, CDF_ISA_SCALAR = 1 } cdf_isa;

@@ -106,6 +106,8 @@ static cdf_gemm_kernel_fn pick_kernel(unsigned cpu, const char **name) {
     return cdf_gemm_kernel_scalar;
 }
 
+cdf_gemm_kernel_fn cdf_gemm_kernel_for(unsigned cpu) { return pick_kernel(cpu, NULL); }
+
 const char *cdf_gemm_kernel_name(cdf_exec *ex) {
     const char *name = NULL;
     pick_kernel(cdf_exec_cpu(ex), &name);
@@ -116,6 +118,17 @@ const char *cdf_gemm_kernel_name(cdf_exec *ex) {
 typedef void (*f16_fn)(const void *src, float *dst, int n);
 
 static void f16_portable(const void *src, float *dst, int n) { cdf_convert_to_f32(CDF_F16, src, dst, (size_t)n); }
+
+void cdf_gemm_widen(unsigned cpu, cdf_dtype dt, const void *src, float *dst, int n) {
+#if CDF_HAVE_X86
+    if (dt == CDF_F16 && (cpu & CDF_CPU_F16C)) {
+        cdf_gemm_f16_to_f32_f16c(src, dst, n);
+        return;
+    }
+#endif
+    (void)cpu;
+    cdf_convert_to_f32(dt, src, dst, (size_t)n);
+}
 
 /* A full panel's interleave (cdf_gemm_interleave_avx2), or NULL for the portable loop. */
 typedef void (*interleave_fn)(const float *rows, int64_t ld, int width, int kc, float *d);

@@ -24,6 +24,14 @@ void cdf_gemm_kernel_scalar(int kc, const float *a, const float *b, float *c, in
  * the portable path. */
 void cdf_gemm_kernel_scalar_bf16(int kc, const float *a, const float *b, float *c, int64_t ldc, int first);
 
+/* The fp32 micro-kernel cdf_gemm uses for these CPU features (CDF_CPU_* bits): callers that
+ * pack their own panels (src/tensor/winograd.c) call it directly. */
+cdf_gemm_kernel_fn cdf_gemm_kernel_for(unsigned cpu);
+
+/* n values of dtype dt (F32, F16 or BF16; any alignment) -> float32, exactly: F16C for float16
+ * where cpu (CDF_CPU_* bits) has it, else the portable converters. */
+void cdf_gemm_widen(unsigned cpu, cdf_dtype dt, const void *src, float *dst, int n);
+
 #if CDF_HAVE_X86
 /* AVX2 + FMA (src/tensor/gemm_x86.c); call only where the CPU has both. */
 void cdf_gemm_kernel_avx2(int kc, const float *a, const float *b, float *c, int64_t ldc, int first);

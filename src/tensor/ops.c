@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "tensor/gemm.h"
+#include "tensor/winograd.h"
 
 int cdf_act_from_name(const char *name) {
     if (!name) return -1;
@@ -67,6 +68,8 @@ cdf_status cdf_conv2d_any(cdf_exec *ex, const float *x, int batch, int cin, int 
     int kdim = cin * kh * kw;
     int direct = (kh == 1 && kw == 1 && stride == 1 && pad_t == 0 && pad_l == 0 && pad_b == 0 && pad_r == 0);
     cdf_conv_geom g = {cin, h, w, kh, kw, stride, pad_t, pad_l, ho, wo, batch};
+    if (cdf_winograd_applies(ex, cin, cout, kh, kw, stride, ho, wo))
+        return cdf_conv3x3_winograd(ex, x, batch, cin, h, w, wt, wdt, bias, cout, pad_t, pad_l, pad_b, pad_r, y);
     cdf_gemm_operand a = {wt, wdt, 0, kdim, NULL};
     if (direct && batch == 1) { /* y [cout, h*w] = W [cout, cin] x [cin, h*w] (+ bias per row), x read as it is */
         cdf_gemm_operand xo = cdf_gemm_f32(x, hwo, 0);

@@ -85,3 +85,22 @@ void tu_expect_ran(const char *what, int n, int in_tree) {
         fail_msg("%s: %d ran, tests/data holds %d", what, n, in_tree);
     }
 }
+
+uint64_t tu_mix64(uint64_t *state) {
+    uint64_t x = *state += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+float tu_uniform_f32(uint64_t *state, float lo, float hi) {
+    double u = (double)(tu_mix64(state) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(lo + (hi - lo) * u);
+}
+
+float *tu_rand_f32(uint64_t *state, size_t n, float lo, float hi) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = tu_uniform_f32(state, lo, hi);
+    return p;
+}

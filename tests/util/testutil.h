@@ -22,6 +22,13 @@ double tu_max_abs_diff_f32(const float *a, const float *b, size_t n);
 char *tu_tmpdir(void);
 void tu_rmtree(const char *path);
 
+/* splitmix64: the next 64 bits of the stream *state (test data only). */
+uint64_t tu_mix64(uint64_t *state);
+/* One float uniform in [lo, hi) from *state. */
+float tu_uniform_f32(uint64_t *state, float lo, float hi);
+/* n such floats (malloc'd; fails the test when out of memory). */
+float *tu_rand_f32(uint64_t *state, size_t n, float lo, float hi);
+
 /* An RNG golden file: $CDF_RNG_GOLDEN_ROOT/<folder>/<file> when that is set
  * (a held-back golden set), else tests/data/<folder>/<file> (static buffer). */
 const char *tu_rng_golden(const char *folder, const char *file);
