@@ -2,7 +2,7 @@
  * path gives cdf_conv3x3_winograd_ref's bytes for any block sizes, thread
  * count, kernel and batch; it stays within a stated bound of the exact
  * convolution; cdf_conv2d_any takes it for the shapes it names and only in
- * float32 mode. */
+ * float32 mode; transformed weights kept for a run give the same bytes. */
 #include "testutil.h"
 
 #include <float.h>
@@ -116,6 +116,53 @@ static void fast_equals_ref(void **state) {
     }
 }
 
+/* Transformed weights kept in the exec (cdf_exec_derived): a second call reuses them and every
+ * call gives the reference's bytes; another weight pointer gets its own entry; a cap too small
+ * keeps none and changes nothing; a key asked for with another size is refused. */
+static void kept_weights(void **state) {
+    (void)state;
+    uint64_t seed = 14;
+    const wcase *c = &cases[4];
+    wdata d = make(c, &seed);
+    float *w2 = tu_rand_f32(&seed, d.nw, -1.0f, 1.0f);
+    float *ref = nan_buf(d.ny), *ref2 = nan_buf(d.ny), *got = nan_buf(d.ny);
+    cdf_conv3x3_winograd_ref(d.x, c->batch, c->cin, c->h, c->w, d.wt, d.bias, c->cout, c->pt, c->pl, c->pb, c->pr,
+                             ref);
+    cdf_conv3x3_winograd_ref(d.x, c->batch, c->cin, c->h, c->w, w2, d.bias, c->cout, c->pt, c->pl, c->pb, c->pr,
+                             ref2);
+    static const size_t caps[] = {(size_t)1 << 30, 1000};
+    for (int k = 0; k < 2; k++) {
+        cdf_error err = {0};
+        cdf_exec ex;
+        cdf_exec_init(&ex, 2, &err);
+        ex.derived_cap = caps[k];
+        for (int call = 0; call < 3; call++) {
+            const float *wt = call == 1 ? w2 : d.wt;
+            for (size_t i = 0; i < d.ny; i++) got[i] = NAN;
+            assert_int_equal(cdf_conv3x3_winograd(&ex, d.x, c->batch, c->cin, c->h, c->w, wt, CDF_F32, d.bias,
+                                                  c->cout, c->pt, c->pl, c->pb, c->pr, got),
+                             CDF_OK);
+            if (memcmp(got, call == 1 ? ref2 : ref, d.ny * sizeof(float)) != 0)
+                fail_msg("cap %zu, call %d: differs from the reference", caps[k], call);
+        }
+        assert_int_equal(ex.nderived, k == 0 ? 2 : 0);
+        if (k == 0) {
+            int fresh = 1;
+            float *kept = got;
+            assert_int_equal(cdf_exec_derived(&ex, d.wt, 7, &kept, &fresh), CDF_OK); /* the key holds another size */
+            assert_null(kept);
+            assert_int_equal(fresh, 0);
+        }
+        cdf_exec_release(&ex);
+        assert_int_equal(ex.nderived, 0);
+    }
+    free(w2);
+    free(ref);
+    free(ref2);
+    free(got);
+    drop(&d);
+}
+
 /* The reference against the exact convolution (cdf_conv2d_ref sums in float64): |error| <= (9 cin
  * + 4) eps times the convolution of |x|, |w|, |bias|, the bound the direct GEMM convolution keeps
  * (tests/test_ops.c): F(2x2, 3x3)'s transforms only add, subtract and halve. */
@@ -216,6 +263,7 @@ static void bad_arguments(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fast_equals_ref),
+        cmocka_unit_test(kept_weights),
         cmocka_unit_test(ref_near_exact),
         cmocka_unit_test(dispatch),
         cmocka_unit_test(bad_arguments),

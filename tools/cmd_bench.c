@@ -285,6 +285,7 @@ int cmd_bench(int argc, char **argv) {
     if ((b.height && b.height % 8) || (b.width && b.width % 8))
         cli_usage_error(CMD, "--height and --width must be multiples of 8");
     cdf_exec_init(&b.ex, b.threads, &b.err);
+    b.ex.derived_cap = CDF_EXEC_DERIVED_RUN; /* weights stay mapped for the run */
     b.ex.precision = b.precision;
     if (setup(&b) || call(&b)) { /* the warm-up call also pages the weights in */
         cleanup(&b);

@@ -189,6 +189,7 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
     size_t per = (size_t)lc * h * w, n = (size_t)total * per;
     cdf_exec ex;
     cdf_exec_init(&ex, o->threads, err);
+    ex.derived_cap = CDF_EXEC_DERIVED_RUN; /* weights stay mapped for the run */
     ex.precision = o->precision;
     cdf_scheduler *sch = NULL;
     float *ctx = NULL, *lat = NULL, *in = NULL, *out = NULL, *np = NULL, *noise = NULL, *z = NULL, *img = NULL;

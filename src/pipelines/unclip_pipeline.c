@@ -584,6 +584,7 @@ static cdf_status unclip_generate(cdf_pipeline *p, const cdf_generate_options *o
         return cdf_error_set(err, CDF_ERR_LIMIT, "super_res_first/config.json: sample_size %d is over the limit of "
                                                  "%lld pixels per image", H, (long long)CDF_PIPE_MAX_PIXELS);
     cdf_exec_init(&r.ex, o->threads, err);
+    r.ex.derived_cap = CDF_EXEC_DERIVED_RUN; /* weights stay mapped for the run */
     r.ex.precision = o->precision;
     int64_t *mask = cdf_mallocn((size_t)r.R * L, sizeof *mask);   /* [R, L] */
     float *emb = cdf_mallocn((size_t)r.R * P, sizeof(float));     /* [R, P]: text_embeds */

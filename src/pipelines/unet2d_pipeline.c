@@ -95,6 +95,7 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
     size_t n = (size_t)batch * c * h * w, nm = (size_t)batch * uc->out_channels * h * w;
     cdf_exec ex;
     cdf_exec_init(&ex, o->threads, err);
+    ex.derived_cap = CDF_EXEC_DERIVED_RUN; /* weights stay mapped for the run */
     ex.precision = o->precision;
     cdf_scheduler *sch = NULL;
     float *lat = NULL, *mo = NULL, *noise = NULL;

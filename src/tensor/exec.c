@@ -16,6 +16,9 @@ void cdf_exec_init(cdf_exec *ex, int threads, cdf_error *err) {
     ex->interrupt = NULL;
     ex->gemm_flops = 0.0;
     ex->cpu_features = 0;
+    ex->derived_cap = ex->derived_bytes = 0;
+    ex->derived = NULL;
+    ex->nderived = 0;
 }
 
 void cdf_exec_release(cdf_exec *ex) {
@@ -24,6 +27,32 @@ void cdf_exec_release(cdf_exec *ex) {
         ex->scratch[i] = NULL;
         ex->scratch_cap[i] = 0;
     }
+    for (int i = 0; i < ex->nderived; i++) cdf_aligned_free(ex->derived[i].data);
+    cdf_free(ex->derived);
+    ex->derived = NULL;
+    ex->nderived = 0;
+    ex->derived_bytes = 0;
+}
+
+cdf_status cdf_exec_derived(cdf_exec *ex, const void *key, size_t n, float **out, int *fresh) {
+    *out = NULL;
+    *fresh = 0;
+    for (int i = 0; i < ex->nderived; i++)
+        if (ex->derived[i].key == key) {
+            if (ex->derived[i].n == n) *out = ex->derived[i].data;
+            return CDF_OK;
+        }
+    if (!ex->derived_cap || n > (ex->derived_cap - ex->derived_bytes) / sizeof(float)) return CDF_OK;
+    cdf_derived *grown = cdf_realloc(ex->derived, (size_t)(ex->nderived + 1) * sizeof *grown);
+    float *p = grown ? cdf_aligned_alloc(n * sizeof(float)) : NULL;
+    if (grown) ex->derived = grown;
+    if (!p) return cdf_error_set(ex->err, CDF_ERR_NOMEM, "out of memory for %zu bytes of transformed weights",
+                                 n * sizeof(float));
+    ex->derived[ex->nderived++] = (cdf_derived){key, n, p};
+    ex->derived_bytes += n * sizeof(float);
+    *out = p;
+    *fresh = 1;
+    return CDF_OK;
 }
 
 float *cdf_exec_scratch(cdf_exec *ex, int slot, size_t n) {

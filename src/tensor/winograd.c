@@ -19,6 +19,11 @@
  * (per thread: about what stays in a core's cache between the transforms and the products). */
 #define U_BUDGET ((size_t)32 << 20)
 #define CHUNK_BUDGET ((size_t)2 << 20)
+/* A call's transformed weights are kept for the run (cdf_exec_derived, where the exec allows it)
+ * when their transform is a large share of its work, fewer than CACHE_TILES tiles, and they are
+ * small, at most CACHE_BYTES: a batch-1 forward of a small UNet, over every step of a run. */
+#define CACHE_TILES 1024
+#define CACHE_BYTES ((size_t)16 << 20)
 
 /* o = B^T d, the input transform of four values (rows of B^T: 1 0 -1 0 / 0 1 1 0 / 0 -1 1 0 /
  * 0 1 0 -1): exact differences and sums, zeros in give +0 out */
@@ -306,29 +311,39 @@ cdf_status cdf_conv3x3_winograd_blocks(cdf_exec *ex, const float *x, int batch, 
     if (T > INT32_MAX / XI)
         return cdf_error_set(ex->err, CDF_ERR_LIMIT, "convolution of %d images of %dx%d pixels is too large", batch,
                              P.ho, P.wo);
+    int fresh = 0;
+    size_t u_all = (size_t)XI * ((cout + MR - 1) / MR) * cin * MR; /* U of all output channels */
+    float *kept = NULL;
+    if (!mb && !nt && T < CACHE_TILES && u_all * sizeof(float) <= CACHE_BYTES) {
+        cdf_status st = cdf_exec_derived(ex, wt, u_all, &kept, &fresh);
+        if (st) return st;
+    }
     plan_blocks(cin, cout, T, ex->threads, &P.mb, &P.nt);
+    if (kept) P.mb = cout;
     if (mb) P.mb = mb;
     if (nt) P.nt = nt;
     if (P.mb > cout) P.mb = cout;
     if (P.nt > T) P.nt = (int)T;
     P.npa = (P.mb + MR - 1) / MR;
     P.np = (P.nt + PW - 1) / PW;
+    if (fresh) weight_block(ex, wt, wdt, &P, 0, cout, kept); /* filled before anything can fail */
     /* enough chunks: each thread takes whole chunks (no barrier inside one); else the chunks in turn,
      * each phase split over the threads */
     int64_t nchunk = (T + P.nt - 1) / P.nt;
     int per_thread = ex->threads > 1 && nchunk >= 2 * (int64_t)ex->threads;
     int nbuf = per_thread ? ex->threads : 1;
-    size_t nu = XI * u_plane(&P), nvm = XI * (v_plane(&P) + m_plane(&P));
-    float *U = cdf_exec_scratch(ex, CDF_SLOT_WINOGRAD, nu + nvm * nbuf);
-    if (!U) return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM;
+    size_t nu = kept ? 0 : XI * u_plane(&P), nvm = XI * (v_plane(&P) + m_plane(&P));
+    float *buf = cdf_exec_scratch(ex, CDF_SLOT_WINOGRAD, nu + nvm * nbuf);
+    if (!buf) return ex->err && ex->err->status ? ex->err->status : CDF_ERR_NOMEM;
+    float *U = kept ? kept : buf, *VM = buf + nu; /* VM: nbuf pairs of V and M */
     int64_t v_t0 = -1; /* the chunk V holds (one buffer) */
     for (int co0 = 0; co0 < cout; co0 += P.mb) {
         int nrow = cout - co0 < P.mb ? cout - co0 : P.mb, npa = (nrow + MR - 1) / MR;
-        weight_block(ex, wt, wdt, &P, co0, nrow, U);
+        if (!kept) weight_block(ex, wt, wdt, &P, co0, nrow, U);
         if (per_thread) {
 #pragma omp parallel num_threads(ex->threads)
             {
-                float *V = U + nu + nvm * (size_t)omp_get_thread_num(), *M = V + XI * v_plane(&P);
+                float *V = VM + nvm * (size_t)omp_get_thread_num(), *M = V + XI * v_plane(&P);
 #pragma omp for schedule(dynamic, 1)
                 for (int64_t c = 0; c < nchunk; c++) {
                     int64_t t0 = c * P.nt;
@@ -340,7 +355,7 @@ cdf_status cdf_conv3x3_winograd_blocks(cdf_exec *ex, const float *x, int batch, 
             }
             continue;
         }
-        float *V = U + nu, *M = V + XI * v_plane(&P);
+        float *V = VM, *M = V + XI * v_plane(&P);
         for (int64_t t0 = 0; t0 < T; t0 += P.nt) {
             int ncur = (int)(T - t0 < P.nt ? T - t0 : P.nt);
             if (v_t0 != t0) {

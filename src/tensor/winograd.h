@@ -43,7 +43,9 @@ cdf_status cdf_conv3x3_winograd(cdf_exec *ex, const float *x, int batch, int cin
                                 float *y);
 
 /* cdf_conv3x3_winograd with mb output channels per weight block and nt
- * tiles per chunk (0: the sizes it would choose; the same bytes for any). */
+ * tiles per chunk (0: the sizes it would choose, and the transformed
+ * weights kept in the exec's cdf_exec_derived where it allows and the call
+ * is small; the same bytes for any). */
 cdf_status cdf_conv3x3_winograd_blocks(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt,
                                        cdf_dtype wdt, const float *bias, int cout, int pad_t, int pad_l, int pad_b,
                                        int pad_r, int mb, int nt, float *y);
