@@ -36,7 +36,8 @@ int cdf_winograd_applies(const cdf_exec *ex, int cin, int cout, int kh, int kw, 
  * under the contract above.  x: [batch, cin, h, w] float32; wt: [cout, cin,
  * 3, 3] of dtype wdt (F32, F16 or BF16); bias: [cout] or NULL; y: [batch,
  * cout, ho, wo], ho = h + pad_t + pad_b - 2 (likewise wo), >= 1.  Uses
- * scratch slot CDF_SLOT_WINOGRAD (and the GEMM's); CDF_OK, or
+ * scratch slot CDF_SLOT_WINOGRAD and calls the GEMM's micro-kernel on its
+ * own panels; CDF_OK, or
  * CDF_ERR_NOMEM / CDF_ERR_LIMIT / CDF_ERR_UNSUPPORTED recorded in ex->err. */
 cdf_status cdf_conv3x3_winograd(cdf_exec *ex, const float *x, int batch, int cin, int h, int w, const void *wt,
                                 cdf_dtype wdt, const float *bias, int cout, int pad_t, int pad_l, int pad_b, int pad_r,
