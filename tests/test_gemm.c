@@ -394,7 +394,8 @@ static void bf16_tiny_values(void **state) {
     uint64_t seed = 6;
     g_prec = CDF_PRECISION_BF16;
     int m = 20, n = 35, k = 131;
-    float *a = tu_rand_f32(&seed, (size_t)m * k, -1.0f, 1.0f), *b = tu_rand_f32(&seed, (size_t)k * n, -1.0f, 1.0f);
+    float *a = tu_rand_f32(&seed, (size_t)m * k, -1.0f, 1.0f);
+    float *b = tu_rand_f32(&seed, (size_t)k * n, -1.0f, 1.0f);
     for (size_t i = 0; i < (size_t)m * k; i++) {
         int kind = (int)(tu_mix64(&seed) % 4);
         if (kind == 0) a[i] *= FLT_MIN * 4.0f;     /* products near and below FLT_MIN */
@@ -419,7 +420,7 @@ static void bf16_tiny_values(void **state) {
     cdf_gemm_operand oh = {bh, CDF_F16, 0, n, NULL};
     expect_all_paths("bf16 f16 B", m, n, k, 0.5f, &oa, &oh, NULL, NULL, want, n);
     /* every product near FLT_MIN: sums cross the subnormal range, many outputs flush to zero */
-    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)((double)(tu_mix64(&seed) >> 11) / 9007199254740992.0 - 0.5) * FLT_MIN * 8.0f;
+    for (size_t i = 0; i < (size_t)m * k; i++) a[i] = tu_uniform_f32(&seed, -0.5f, 0.5f) * FLT_MIN * 8.0f;
     cdf_sgemm_ref_bf16(0, 0, m, n, k, 1.0f, a, k, b, n, want, n);
     int zeros2 = 0, tiny = 0;
     for (int i = 0; i < m * n; i++) zeros2 += want[i] == 0.0f, tiny += fabsf(want[i]) < 4.0f * FLT_MIN;

@@ -114,11 +114,6 @@ const char *cdf_gemm_kernel_name(cdf_exec *ex) {
     return name;
 }
 
-/* float16 run -> float32: F16C where the CPU has it, else the portable converter. */
-typedef void (*f16_fn)(const void *src, float *dst, int n);
-
-static void f16_portable(const void *src, float *dst, int n) { cdf_convert_to_f32(CDF_F16, src, dst, (size_t)n); }
-
 void cdf_gemm_widen(unsigned cpu, cdf_dtype dt, const void *src, float *dst, int n) {
 #if CDF_HAVE_X86
     if (dt == CDF_F16 && (cpu & CDF_CPU_F16C)) {
@@ -133,21 +128,16 @@ void cdf_gemm_widen(unsigned cpu, cdf_dtype dt, const void *src, float *dst, int
 /* A full panel's interleave (cdf_gemm_interleave_avx2), or NULL for the portable loop. */
 typedef void (*interleave_fn)(const float *rows, int64_t ld, int width, int kc, float *d);
 
-/* How this call packs: the float16 widener and the full-panel interleave. */
+/* How this call packs: the CPU features its widening may use (cdf_gemm_widen) and the full-panel
+ * interleave. */
 typedef struct packer {
-    f16_fn f16;
+    unsigned cpu;
     interleave_fn il;
 } packer;
 
 /* n elements of operand o starting at element offset off -> dst (float32). */
-static void load_run(const cdf_gemm_operand *o, f16_fn f16, int64_t off, int n, float *dst) {
-    const char *p = (const char *)o->data;
-    if (o->dtype == CDF_F32)
-        memcpy(dst, p + off * (int64_t)sizeof(float), (size_t)n * sizeof(float));
-    else if (o->dtype == CDF_F16)
-        f16(p + off * 2, dst, n);
-    else
-        cdf_convert_to_f32(o->dtype, p + off * 2, dst, (size_t)n);
+static void load_run(const cdf_gemm_operand *o, unsigned cpu, int64_t off, int n, float *dst) {
+    cdf_gemm_widen(cpu, o->dtype, (const char *)o->data + off * (int64_t)cdf_dtype_size(o->dtype), dst, n);
 }
 
 /* rows[r * ld + p] (r < nrow, p < kc) -> d[p * width + r], lanes nrow .. width-1 zero: one panel,
@@ -172,7 +162,7 @@ static inline void pack_rows(const cdf_gemm_operand *o, const packer *pk, int64_
     const float *rows = (const float *)o->data + off;
     int64_t ld = o->ld;
     if (o->dtype != CDF_F32) {
-        for (int r = 0; r < nrow; r++) load_run(o, pk->f16, off + r * o->ld, kc, tmp + (size_t)r * kc);
+        for (int r = 0; r < nrow; r++) load_run(o, pk->cpu, off + r * o->ld, kc, tmp + (size_t)r * kc);
         rows = tmp;
         ld = kc;
     }
@@ -197,7 +187,7 @@ static void pack_a(const cdf_gemm_operand *a, const packer *pk, int i0, int mc, 
                 if (mr == MR && a->dtype == CDF_F32)
                     memcpy(d + p * MR, (const float *)a->data + off, sizeof(float) * MR);
                 else
-                    load_run(a, pk->f16, off, mr, d + p * MR);
+                    load_run(a, pk->cpu, off, mr, d + p * MR);
                 for (int r = mr; r < MR; r++) d[p * MR + r] = 0.0f;
             }
         }
@@ -267,7 +257,7 @@ static void pack_b(const cdf_gemm_operand *b, const packer *pk, int p0, int kc, 
                 if (nr == NR && b->dtype == CDF_F32)
                     memcpy(d + p * NR, (const float *)b->data + off, sizeof(float) * NR);
                 else
-                    load_run(b, pk->f16, off, nr, d + p * NR);
+                    load_run(b, pk->cpu, off, nr, d + p * NR);
                 for (int c = nr; c < NR; c++) d[p * NR + c] = 0.0f;
             }
         } else {
@@ -378,10 +368,9 @@ cdf_status cdf_gemm_blocked_c(cdf_exec *ex, int m, int n, int k, float alpha, co
     unsigned cpu = cdf_exec_cpu(ex);
     gemm_job J = {.m = m, .n = n, .k = k, .alpha = alpha, .a = a, .b = b, .row_bias = row_bias,
                   .col_bias = col_bias, .c = c, .ldc = ldc, .cpb = cols_per_block, .cbs = block_stride,
-                  .kern = pick_kernel(cpu, NULL), .pk = {f16_portable, NULL},
+                  .kern = pick_kernel(cpu, NULL), .pk = {cpu, NULL},
                   .bf16 = ex->precision == CDF_PRECISION_BF16};
 #if CDF_HAVE_X86
-    if (cpu & CDF_CPU_F16C) J.pk.f16 = cdf_gemm_f16_to_f32_f16c;
     if (cpu & CDF_CPU_AVX2_FMA) J.pk.il = cdf_gemm_interleave_avx2;
     if (J.bf16 && J.kern != cdf_gemm_kernel_scalar) J.csr_or = 0x8040u; /* FTZ (bit 15) | DAZ (bit 6) */
 #endif
