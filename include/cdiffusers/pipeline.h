@@ -83,8 +83,9 @@ typedef int (*cdf_dump_fn)(const char *name, const cdf_tensor *t, void *user);
 typedef struct cdf_generate_options {
     int batch_size;               /* >= 1 */
     int num_inference_steps;      /* 0: pipeline default (DDPM 1000, DDIM 50) */
-    double eta;                   /* DDIM only (DDIMPipeline default 0.0) */
-    int use_clipped_model_output; /* DDIM: -1 None (default), 0 False, 1 True */
+    double eta;                   /* DDIMPipeline and SD with DDIMScheduler (default 0.0); DDPMPipeline steps
+                                     without it (eta 0), as diffusers' DDPMPipeline does */
+    int use_clipped_model_output; /* DDIMPipeline: -1 None (default), 0 False, 1 True */
     int threads;                  /* 0: 1 thread */
     cdf_precision precision;      /* matrix-product arithmetic: CDF_PRECISION_FP32 (default) or _BF16 */
     cdf_output_type output_type;
@@ -103,6 +104,12 @@ typedef struct cdf_generate_options {
     int clip_skip;                /* 0: none */
     const char *scheduler;        /* NULL: the folder's; else a class or short name, made with from_config */
     int use_karras_sigmas;        /* -1: as configured; 0 or 1: override (from_config(..., use_karras_sigmas=)) */
+    const char *scheduler_config; /* NULL: the folder's scheduler; else a scheduler config as JSON text (an object
+                                     with "_class_name", such as cdf_scheduler_config_from makes) the run uses in
+                                     its place: pipe.scheduler = X.from_config(...).  scheduler and
+                                     use_karras_sigmas then apply to it.  DDPMPipeline takes DDPMScheduler or
+                                     DDIMScheduler (stepped with eta 0), DDIMPipeline DDIMScheduler, SD every
+                                     class but UnCLIPScheduler is already supported; UnCLIP none. */
     /* UnCLIP only (prompts, num_images_per_prompt as for SD; guidance_scale,
      * num_inference_steps, height/width and the scheduler options do not apply): */
     int prior_num_inference_steps;     /* 0: 25; at least 2 */
@@ -115,6 +122,17 @@ typedef struct cdf_generate_options {
     double *work_gflop;                /* optional: receives the call's matrix-product work in GFLOP
                                           (2*m*n*k summed over every GEMM and convolution), for benchmarks */
 } cdf_generate_options;
+
+/* SchedulerClass.from_config(config, **overrides) as diffusers computes it.
+ * config_json: a scheduler config object with "_class_name" (keys of other
+ * classes are kept, hidden, as diffusers keeps them); class_name: the class
+ * made ("EulerDiscreteScheduler" or a short name such as "euler"; NULL: the
+ * config's own class); keys[i] = values[i] (JSON text, such as "true" or
+ * "\"trailing\"") set after the conversion, each one a parameter of that
+ * class.  On success *out_json is the resulting config as JSON text (caller
+ * frees it with cdf_free); errors name the field. */
+cdf_status cdf_scheduler_config_from(const char *config_json, const char *class_name, const char *const *keys,
+                                     const char *const *values, size_t n, char **out_json, cdf_error *err);
 
 /* Defaults: batch 1, pipeline default steps, eta 0, threads 1, fp32, NP output,
  * SD: guidance 7.5, one image per prompt, folder scheduler; UnCLIP: prior

@@ -51,7 +51,7 @@ cdf_status cdf_pipeline_load_scheduler(const char *dir, const char *sub, int con
     cJSON_Delete(root);
     if (s) return s;
     if (convert >= 0 && cfg->kind != (cdf_sched_kind)convert) TRY(cdf_sched_config_convert(cfg, (cdf_sched_kind)convert, err));
-    if (json && !(*json = cdf_sched_config_to_json(cfg)))
+    if (json && !(*json = cdf_sched_config_to_json_ex(cfg, 1)))
         return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing %s", path);
     return CDF_OK;
 }
@@ -223,11 +223,45 @@ oom:
     return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for the output images");
 }
 
+/* A scheduler config from JSON text; `what` names it in messages. */
+static cdf_status sched_config_from_text(const char *text, const char *what, cdf_sched_config *cfg, cdf_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    cJSON *root = NULL;
+    TRY(cdf_json_parse(text, strlen(text), what, &root, err));
+    cdf_status s = cdf_sched_config_parse(root, what, cfg, err);
+    cJSON_Delete(root);
+    return s;
+}
+
+cdf_status cdf_scheduler_config_from(const char *config_json, const char *class_name, const char *const *keys,
+                                     const char *const *values, size_t n, char **out_json, cdf_error *err) {
+    if (out_json) *out_json = NULL;
+    if (!config_json || !out_json || (n && (!keys || !values)))
+        return cdf_error_set(err, CDF_ERR_ARG, "cdf_scheduler_config_from: NULL argument");
+    cdf_sched_config cfg;
+    cdf_status s = sched_config_from_text(config_json, "scheduler config", &cfg, err);
+    if (!s && class_name) {
+        cdf_sched_kind k;
+        s = cdf_sched_kind_from_name(class_name, &k, err);
+        if (!s && k != cfg.kind) s = cdf_sched_config_convert(&cfg, k, err);
+    }
+    for (size_t i = 0; !s && i < n; i++) s = cdf_sched_config_set(&cfg, keys[i], values[i], err);
+    /* the overrides together must make a valid scheduler, as the class's __init__ checks them */
+    if (!s) s = cdf_sched_config_validate(&cfg, "from_config", err);
+    if (!s && !(*out_json = cdf_sched_config_to_json_ex(&cfg, 1)))
+        s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory describing the scheduler config");
+    cdf_sched_config_free(&cfg);
+    return s;
+}
+
 cdf_status cdf_pipeline_make_scheduler(const cdf_sched_config *base, const cdf_generate_options *o, int swap, int steps,
                                        cdf_scheduler **out, cdf_error *err) {
     *out = NULL;
     cdf_sched_config cfg;
-    TRY(cdf_sched_config_copy(&cfg, base, err));
+    if (o->scheduler_config)
+        TRY(sched_config_from_text(o->scheduler_config, "scheduler_config", &cfg, err));
+    else
+        TRY(cdf_sched_config_copy(&cfg, base, err));
     cdf_status s = CDF_OK;
     if (swap && o->scheduler) {
         cdf_sched_kind k;

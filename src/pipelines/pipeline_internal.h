@@ -78,7 +78,8 @@ cdf_status cdf_index_expect(const cJSON *idx, const char *path, const char *key,
  * text, caller-owned (cdf_free). */
 cdf_status cdf_pipeline_load_scheduler(const char *dir, const char *sub, int convert, cdf_sched_config *cfg,
                                        char **json, cdf_error *err);
-/* The run's scheduler, with `steps` timesteps set.  swap (Stable
+/* The run's scheduler, with `steps` timesteps set: cfg, or o->scheduler_config
+ * when the caller gave one.  swap (Stable
  * Diffusion): cfg converted to o->scheduler, o->use_karras_sigmas applied,
  * and steps taken without prev_timestep as StableDiffusionPipeline calls
  * step().  Caller owns *out (cdf_scheduler_free). */

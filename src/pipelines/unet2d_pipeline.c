@@ -101,6 +101,14 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
     float *lat = NULL, *mo = NULL, *noise = NULL;
     cdf_status s = cdf_pipeline_make_scheduler(&st->sched, o, 0, steps, &sch, err);
     if (s) goto done;
+    /* a scheduler_config in place of the folder's: DDIMPipeline steps DDIM, DDPMPipeline DDPM or DDIM */
+    cdf_sched_kind sk = cdf_scheduler_config(sch)->kind;
+    if (sk != CDF_SCHED_DDIM && (p->kind == CDF_PIPELINE_DDIM || sk != CDF_SCHED_DDPM)) {
+        s = cdf_error_set(err, CDF_ERR_UNSUPPORTED, "scheduler_config: %s runs %s, not %s", p->class_name,
+                          p->kind == CDF_PIPELINE_DDIM ? "DDIMScheduler" : "DDPMScheduler or DDIMScheduler",
+                          cdf_sched_kind_name(sk));
+        goto done;
+    }
     if (!(lat = cdf_mallocn(n, sizeof(float))) || !(mo = cdf_mallocn(nm, sizeof(float))) ||
         !(noise = cdf_mallocn(n, sizeof(float)))) {
         s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for %d latents of %dx%dx%d", batch, c, h, w);
@@ -112,6 +120,8 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
     cdf_step_info info = {-1, nsteps, 0, lat, NULL, NULL, batch, c, uc->out_channels, h, w, 0, 1, NULL};
     if ((s = cdf_pipeline_report_step(o, &info, err))) goto done;
     cdf_sched_step_opts so = {o->eta, o->use_clipped_model_output};
+    /* DDPMPipeline calls step(model_output, t, image, generator=...): a DDIMScheduler there steps with eta 0 */
+    if (p->kind == CDF_PIPELINE_DDPM) so.eta = 0.0, so.use_clipped_model_output = -1;
     for (int i = 0; i < nsteps; i++) {
         int64_t t = cdf_scheduler_timestep(sch, i);
         if ((s = cdf_unet2d_forward(&ex, st->unet, lat, batch, h, w, t, mo))) goto done;

@@ -517,7 +517,9 @@ static int add_field(cJSON *o, const cdf_sched_config *c, const sched_field *f) 
     return 1;
 }
 
-char *cdf_sched_config_to_json(const cdf_sched_config *config) {
+char *cdf_sched_config_to_json(const cdf_sched_config *config) { return cdf_sched_config_to_json_ex(config, 0); }
+
+char *cdf_sched_config_to_json_ex(const cdf_sched_config *config, int defaults_list) {
     cdf_sched_config view = *config; /* shallow: only the normalised strings differ */
     cdf_sched_config_normalize(&view);
     const cdf_sched_config *cfg = &view;
@@ -527,6 +529,19 @@ char *cdf_sched_config_to_json(const cdf_sched_config *config) {
     if (!cJSON_AddStringToObject(o, "_class_name", cdf_sched_kind_name(cfg->kind))) goto done;
     for (const uint64_t *b = cdf_sched_class_fields(cfg->kind); *b; b++)
         if (!add_field(o, cfg, cdf_sched_field_by_bit(*b))) goto done;
+    /* the class's fields that hold defaults, as diffusers lists them: a
+     * conversion of this config gives them the new class's defaults */
+    cJSON *defaulted = NULL;
+    for (const uint64_t *b = cdf_sched_class_fields(cfg->kind); defaults_list && *b; b++) {
+        if (cfg->given & *b) continue;
+        if (!defaulted && !(defaulted = cJSON_AddArrayToObject(o, "_use_default_values"))) goto done;
+        cJSON *name = cJSON_CreateString(cdf_sched_field_by_bit(*b)->name);
+        if (!name) goto done;
+        if (!cJSON_AddItemToArray(defaulted, name)) {
+            cJSON_Delete(name);
+            goto done;
+        }
+    }
     /* hidden keys: other classes' fields the source config gave */
     for (size_t i = 0; i < cdf_sched_n_fields; i++) {
         const sched_field *f = &cdf_sched_fields[i];

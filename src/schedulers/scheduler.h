@@ -183,6 +183,11 @@ cdf_status cdf_sched_config_validate(const cdf_sched_config *cfg, const char *pa
  * json).  Returns a cdf_malloc'd string the caller frees with cdf_free, or NULL
  * when out of memory. */
 char *cdf_sched_config_to_json(const cdf_sched_config *cfg);
+/* The same; defaults_list 1 adds diffusers' "_use_default_values" after the
+ * class's fields (the fields that hold class defaults, absent when none do),
+ * so that a later conversion gives them the new class's defaults as
+ * diffusers' from_config does. */
+char *cdf_sched_config_to_json_ex(const cdf_sched_config *cfg, int defaults_list);
 
 typedef struct cdf_scheduler cdf_scheduler;
 
