@@ -112,6 +112,7 @@ static void test_sd_swap(void **state) {
     o.scheduler_config = karras;
     assert_int_equal(run(p, &o, "4", &c), CDF_OK);
     assert_true(memcmp(a.data, c.data, n * sizeof(float)) != 0);
+    cdf_tensor_free(&c);
     o.scheduler_config = "{\"_class_name\": \"EulerDiscreteScheduler\", \"beta_schedule\": \"cubic\"}";
     assert_int_not_equal(run(p, &o, "4", &c), CDF_OK);
     assert_non_null(strstr(cdf_pipeline_last_error(p), "scheduler_config"));

@@ -212,9 +212,10 @@ static void test_clip_proj_pooling(void **state) {
             /* and not the other rule's token */
             int other = pass ? want_legacy[b] : want_eos[b];
             ref_projection(mm, h + ((size_t)b * 12 + other) * 24, ref);
-            double d = 0;
-            for (int j = 0; j < 24; j++) d = fmax(d, fabs(e[b * 24 + j] - ref[j]));
-            assert_true(d > 1e-2);
+            /* written as a count, not an fmax reduction: gcc 12's aarch64 vectoriser fails on that loop */
+            int far = 0;
+            for (int j = 0; j < 24; j++) far += fabs(e[b * 24 + j] - ref[j]) > 1e-2;
+            assert_true(far > 0);
         }
     }
     /* a CLIPTextModel (no text_projection) cannot */
