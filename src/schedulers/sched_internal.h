@@ -11,7 +11,8 @@
  * Every float* points into cdf_scheduler.state ([state_n] floats each,
  * state_n = batch * channels * spatial of the run). */
 typedef struct sched_run {
-    int calls;                 /* step() calls done since set_timesteps */
+    int calls;                 /* step() calls done since set_timesteps (stateful kinds) */
+    int stepped;               /* any step() succeeded since set_timesteps (every kind) */
     /* PNDM */
     int counter;               /* self.counter */
     int n_ets;                 /* len(self.ets), <= 4 */
@@ -44,7 +45,9 @@ struct cdf_scheduler {
                                    last entry 2^-24) */
     float final_alpha_cumprod;  /* DDIM/PNDM: 1 when set_alpha_to_one, else alphas_cumprod[0] */
     int num_inference_steps;    /* n given to set_timesteps; 0 before */
-    int n_timesteps;            /* number of UNet calls (len(scheduler.timesteps)) */
+    int n_timesteps;            /* len(scheduler.timesteps) of the full list */
+    int begin;                  /* cdf_scheduler_set_begin_index: call index i is full index begin + i (0 after
+                                   set_timesteps); the per-kind step bodies take full indices */
     int64_t *timesteps;         /* [n_timesteps] integer view (float timesteps truncated) */
     double *tvals;              /* [n_timesteps] the exact timestep values (int, float32 or float64) */
     float *sigmas;              /* [n_sigmas] scheduler.sigmas (sigma-based kinds), NULL otherwise */

@@ -5,6 +5,7 @@
 
 #include "schedulers/sched_fields.h"
 #include "schedulers/sched_internal.h"
+#include "schedulers/sched_multistep.h"
 
 int cdf_sched_pred_kind(const cdf_sched_config *cfg) {
     if (strcmp(cfg->prediction_type, "sample") == 0 || strcmp(cfg->prediction_type, "original_sample") == 0)
@@ -89,6 +90,7 @@ static void clear_timesteps(cdf_scheduler *s) {
     s->tvals = NULL;
     s->sigmas = NULL;
     s->n_timesteps = s->n_sigmas = 0;
+    s->begin = 0;
     s->num_inference_steps = 0;
     s->init_sigma = 1.0f;
 }
@@ -151,16 +153,36 @@ cdf_status cdf_scheduler_set_timesteps(cdf_scheduler *s, int n, cdf_error *err) 
     return CDF_OK;
 }
 
-int cdf_scheduler_num_timesteps(const cdf_scheduler *s) { return s->n_timesteps; }
+int cdf_scheduler_num_timesteps(const cdf_scheduler *s) { return s->n_timesteps - s->begin; }
+
+int cdf_scheduler_order(const cdf_scheduler *s) { return s->cfg.kind == CDF_SCHED_HEUN ? 2 : 1; }
+
+cdf_status cdf_scheduler_set_begin_index(cdf_scheduler *s, int begin, cdf_error *err) {
+    const char *cls = cdf_sched_kind_name(s->cfg.kind);
+    if (!s->timesteps)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.set_begin_index(%d): call set_timesteps first", cls, begin);
+    if (s->run.stepped)
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "%s.set_begin_index(%d): steps were already taken in this run (call it right after "
+                             "set_timesteps)",
+                             cls, begin);
+    if (begin < 0 || begin >= s->n_timesteps)
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "%s.set_begin_index: begin index %d is out of range: set_timesteps(%d) gave %d "
+                             "timesteps, so it must be in [0, %d)",
+                             cls, begin, s->num_inference_steps, s->n_timesteps, s->n_timesteps);
+    s->begin = begin;
+    return CDF_OK;
+}
 
 int64_t cdf_scheduler_timestep(const cdf_scheduler *s, int i) {
-    if (i < 0 || i >= s->n_timesteps) return INT64_MIN;
-    return s->timesteps[i];
+    if (i < 0 || i >= s->n_timesteps - s->begin) return INT64_MIN;
+    return s->timesteps[s->begin + i];
 }
 
 double cdf_scheduler_timestep_value(const cdf_scheduler *s, int i) {
-    if (i < 0 || i >= s->n_timesteps) return NAN;
-    return s->tvals[i];
+    if (i < 0 || i >= s->n_timesteps - s->begin) return NAN;
+    return s->tvals[s->begin + i];
 }
 
 float cdf_scheduler_init_noise_sigma(const cdf_scheduler *s) { return s->init_sigma; }
@@ -177,18 +199,19 @@ const float *cdf_scheduler_betas(const cdf_scheduler *s) { return s->betas; }
 const float *cdf_scheduler_alphas_cumprod(const cdf_scheduler *s) { return s->alphas_cumprod; }
 
 void cdf_scheduler_scale_model_input(const cdf_scheduler *s, int i, const float *x, float *out, size_t n) {
-    if (!is_sigma_kind(s->cfg.kind) || !s->sigmas || i < 0 || i >= s->n_timesteps) {
+    if (!is_sigma_kind(s->cfg.kind) || !s->sigmas || i < 0 || i >= s->n_timesteps - s->begin) {
         if (out != x) memmove(out, x, n * sizeof(float));
         return;
     }
-    const float sigma = s->sigmas[i];
+    const float sigma = s->sigmas[s->begin + i];
     float d = sigma * sigma + 1.0f;
     d = sqrtf(d);
     for (size_t k = 0; k < n; k++) out[k] = x[k] / d;
 }
 
-int cdf_scheduler_step_needs_noise(const cdf_scheduler *s, int i, const cdf_sched_step_opts *o) {
-    if (i < 0 || i >= s->n_timesteps) return 0;
+int cdf_scheduler_step_needs_noise(const cdf_scheduler *s, int call, const cdf_sched_step_opts *o) {
+    if (call < 0 || call >= s->n_timesteps - s->begin) return 0;
+    const int i = s->begin + call; /* full index */
     switch (s->cfg.kind) {
     case CDF_SCHED_DDPM:
     case CDF_SCHED_UNCLIP: return s->timesteps[i] > 0;
@@ -247,29 +270,12 @@ cdf_status cdf_sched_state(cdf_scheduler *s, int nbufs, int64_t total, cdf_error
     return CDF_OK;
 }
 
-cdf_status cdf_scheduler_step(cdf_scheduler *s, int i, const float *model_out, int model_channels, float *sample,
-                              int batch, int channels, int64_t spatial, const float *noise,
-                              const cdf_sched_step_opts *o, cdf_error *err) {
+/* The step of full index i (= begin + call index), arguments checked. */
+static cdf_status step_full(cdf_scheduler *s, int i, const float *model_out, int model_channels, float *sample,
+                            int batch, int channels, int64_t spatial, const float *noise, int needs,
+                            const cdf_sched_step_opts *o, cdf_error *err) {
     const char *cls = cdf_sched_kind_name(s->cfg.kind);
     const cdf_sched_kind k = s->cfg.kind;
-    if (!s->timesteps)
-        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: number of inference steps is not set, call set_timesteps first",
-                             cls);
-    if (i < 0 || i >= s->n_timesteps)
-        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: timestep index %d is out of range [0, %d)", cls, i,
-                             s->n_timesteps);
-    if (!model_out || !sample || batch < 0 || channels < 1 || spatial < 0)
-        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: invalid buffers or shape (batch %d, channels %d, spatial %lld)",
-                             cls, batch, channels, (long long)spatial);
-    if (is_stateful(k) && i != s->run.calls)
-        return cdf_error_set(err, CDF_ERR_ARG,
-                             "%s.step: call %d out of order: this multistep scheduler expects call %d next (call "
-                             "set_timesteps to start a new run)",
-                             cls, i, s->run.calls);
-    const int needs = cdf_scheduler_step_needs_noise(s, i, o);
-    if (needs && !noise)
-        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: step %d (timestep %g) needs variance noise but none was given",
-                             cls, i, s->tvals[i]);
     if (k == CDF_SCHED_DDPM)
         return cdf_ddpm_step(s, i, model_out, model_channels, sample, batch, channels, spatial, needs ? noise : NULL,
                              err);
@@ -299,4 +305,80 @@ cdf_status cdf_scheduler_step(cdf_scheduler *s, int i, const float *model_out, i
     }
     if (!st) s->run.calls++;
     return st;
+}
+
+cdf_status cdf_scheduler_step(cdf_scheduler *s, int i, const float *model_out, int model_channels, float *sample,
+                              int batch, int channels, int64_t spatial, const float *noise,
+                              const cdf_sched_step_opts *o, cdf_error *err) {
+    const char *cls = cdf_sched_kind_name(s->cfg.kind);
+    if (!s->timesteps)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: number of inference steps is not set, call set_timesteps first",
+                             cls);
+    const int remaining = s->n_timesteps - s->begin;
+    if (i < 0 || i >= remaining)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: timestep index %d is out of range [0, %d)", cls, i, remaining);
+    if (!model_out || !sample || batch < 0 || channels < 1 || spatial < 0)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: invalid buffers or shape (batch %d, channels %d, spatial %lld)",
+                             cls, batch, channels, (long long)spatial);
+    if (is_stateful(s->cfg.kind) && i != s->run.calls)
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "%s.step: call %d out of order: this multistep scheduler expects call %d next (call "
+                             "set_timesteps to start a new run)",
+                             cls, i, s->run.calls);
+    const int needs = cdf_scheduler_step_needs_noise(s, i, o);
+    if (needs && !noise)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s.step: step %d (timestep %g) needs variance noise but none was given",
+                             cls, i, s->tvals[s->begin + i]);
+    /* PNDM's counter / ets, LMS's derivatives, Heun's first-order state and the DPM / UniPC histories start
+     * from zero at the begin index, as after diffusers' set_begin_index; the bodies index the full lists */
+    cdf_status st = step_full(s, s->begin + i, model_out, model_channels, sample, batch, channels, spatial, noise,
+                              needs, o, err);
+    if (!st) s->run.stepped = 1;
+    return st;
+}
+
+void cdf_scheduler_add_noise(const cdf_scheduler *s, int i, const float *x, const float *noise, float *out, int batch,
+                             int64_t per_image) {
+    const int64_t total = batch > 0 && per_image > 0 ? (int64_t)batch * per_image : 0;
+    if (!s->timesteps || i < 0 || i >= s->n_timesteps - s->begin) {
+        for (int64_t k = 0; k < total; k++) out[k] = NAN;
+        return;
+    }
+    const int j = s->begin + i;
+    switch (s->cfg.kind) {
+    case CDF_SCHED_EULER:
+    case CDF_SCHED_EULER_ANCESTRAL:
+    case CDF_SCHED_LMS:
+    case CDF_SCHED_HEUN: {
+        /* original_samples + noise * sigma */
+        const float sigma = s->sigmas[j];
+        for (int64_t k = 0; k < total; k++) {
+            float z = noise[k] * sigma;
+            out[k] = x[k] + z;
+        }
+        return;
+    }
+    case CDF_SCHED_DPMSOLVER_MULTISTEP:
+    case CDF_SCHED_UNIPC_MULTISTEP: {
+        /* alpha_t * original_samples + sigma_t * noise, (alpha_t, sigma_t) = _sigma_to_alpha_sigma_t(sigma) */
+        const cdf_sched_asl a = cdf_sched_to_asl(s->sigmas[j], s->cfg.use_flow_sigmas);
+        for (int64_t k = 0; k < total; k++) {
+            float p = a.alpha * x[k];
+            float q = a.sigma * noise[k];
+            out[k] = p + q;
+        }
+        return;
+    }
+    default: {
+        /* DDPM, DDIM, PNDM, UnCLIP: alphas_cumprod[t] ** 0.5 * x + (1 - alphas_cumprod[t]) ** 0.5 * noise */
+        const float ac = cdf_sched_ac(s, s->timesteps[j]);
+        const float sa = sqrtf(ac), sb = sqrtf(1.0f - ac);
+        for (int64_t k = 0; k < total; k++) {
+            float p = sa * x[k];
+            float q = sb * noise[k];
+            out[k] = p + q;
+        }
+        return;
+    }
+    }
 }

@@ -208,8 +208,33 @@ void cdf_scheduler_free(cdf_scheduler *s);
  * CDF_SCHED_MAX_TRAIN_TIMESTEPS (n > T repeats timesteps, as diffusers does). */
 cdf_status cdf_scheduler_set_timesteps(cdf_scheduler *s, int n, cdf_error *err);
 /* Number of UNet calls after set_timesteps (0 before): len(scheduler.timesteps),
- * e.g. PNDM with skip_prk_steps N+1 (N+9 without), Heun 2N-1. */
+ * e.g. PNDM with skip_prk_steps N+1 (N+9 without), Heun 2N-1; after
+ * cdf_scheduler_set_begin_index(begin) the remaining count n_full - begin. */
 int cdf_scheduler_num_timesteps(const cdf_scheduler *s);
+/* The scheduler class's `order` attribute: 2 for Heun, 1 for every other kind
+ * (PNDM and the multistep solvers too).  img2img / inpainting slice the
+ * timesteps at t_start * order. */
+int cdf_scheduler_order(const cdf_scheduler *s);
+/* img2img / inpainting strength: after set_timesteps(n), makes the run
+ * diffusers' loop over `scheduler.timesteps[begin:]` with `begin = t_start *
+ * cdf_scheduler_order(s)`.  From then on call index i of
+ * cdf_scheduler_timestep, _timestep_value, _scale_model_input,
+ * _step_needs_noise, _step and _add_noise means full-list index begin + i, and
+ * cdf_scheduler_num_timesteps returns n_full - begin.  The scheduler then
+ * behaves as diffusers does: Euler, Euler a, LMS, Heun, DPM-Solver and UniPC
+ * as after their set_begin_index(begin) (step_index = begin + i for the sigmas;
+ * LMS's derivative history, the DPM / UniPC histories and lower_order_nums
+ * start empty; lower_order_final and UniPC's this_order / disable_corrector
+ * look at the full list and full step index; Heun starts in its first-order
+ * state whatever the parity of begin); PNDM, DDIM, DDPM and UnCLIP (no
+ * begin index in diffusers) step the sliced list as given: PNDM's counter and
+ * ets start from zero on it (its warm-up pair is the first two remaining
+ * entries), its PRK table (skip_prk_steps false) stays the full one.  Only
+ * stores an index: nothing is allocated, nothing is owned.  set_timesteps
+ * resets it to 0; begin 0 is the plain run.  CDF_ERR_ARG (s unchanged) before
+ * set_timesteps, after a step of this run, or for begin < 0 or
+ * begin >= len(timesteps) (the message names both). */
+cdf_status cdf_scheduler_set_begin_index(cdf_scheduler *s, int begin, cdf_error *err);
 /* Timestep of call i as an int64 (integer schedulers: exact; float timesteps:
  * truncated toward zero as torch's .long()); INT64_MIN when i is out of range. */
 int64_t cdf_scheduler_timestep(const cdf_scheduler *s, int i);
@@ -235,6 +260,29 @@ const float *cdf_scheduler_alphas_cumprod(const cdf_scheduler *s);
 /* scale_model_input at call i: out = x / sqrt(sigma_i^2 + 1) for Euler, Euler a,
  * LMS and Heun (float32 as torch), a copy otherwise; n floats, in place allowed. */
 void cdf_scheduler_scale_model_input(const cdf_scheduler *s, int i, const float *x, float *out, size_t n);
+
+/* scheduler.add_noise(original_samples = x, noise, timesteps) for the
+ * timestep of call index i (relative to the begin index, like every call
+ * index): out = noisy samples, [batch, per_image] float32 each, all buffers
+ * the caller's; out may alias x (or noise).  Elementwise in torch float32
+ * order, so batch invariant.  Per kind:
+ *  - DDPM, DDIM, PNDM, UnCLIP: sqrt(ac[t]) * x + sqrt(1 - ac[t]) * noise,
+ *    t = cdf_scheduler_timestep(s, i) (torch's `** 0.5` is sqrt);
+ *  - Euler, Euler a, LMS, Heun: x + noise * sigmas[begin + i] (no
+ *    init_noise_sigma factor);
+ *  - DPM-Solver, UniPC: alpha_t * x + sigma_t * noise with alpha_t =
+ *    1 / sqrt(sigma^2 + 1), sigma_t = sigma * alpha_t (flow sigmas: 1 - sigma,
+ *    sigma), sigma = sigmas[begin + i].
+ * The sigma schedulers pick sigmas[begin_index] before the first step and
+ * sigmas[step_index] after steps, never looking at the timestep value; both
+ * equal sigmas[begin + i] when the pipeline passes the index of the timestep it
+ * means: i = 0 for img2img's initial latents (latent_timestep =
+ * timesteps[0], before any step) and i + 1 for the 4-channel inpainting blend
+ * after step i (timesteps[i + 1], step_index already begin + i + 1).
+ * i must be in [0, cdf_scheduler_num_timesteps(s)); otherwise (or before
+ * set_timesteps) out is filled with NaN. */
+void cdf_scheduler_add_noise(const cdf_scheduler *s, int i, const float *x, const float *noise, float *out, int batch,
+                             int64_t per_image);
 
 typedef struct cdf_sched_step_opts {
     double eta;                   /* DDIM: weight of the variance noise (pipeline default 0.0) */
