@@ -83,6 +83,11 @@ int cmd_regenerate(int argc, char **argv) {
     }
     rec.model = pos[1];
     gp_override(&rec, &over);
+    /* recorded input pictures that moved are looked for beside the PNG */
+    char png_dir[4096];
+    const char *slash = strrchr(pos[0], '/');
+    snprintf(png_dir, sizeof png_dir, "%.*s", slash ? (int)(slash - pos[0]) : 1, slash ? pos[0] : ".");
+    rec.png_dir = png_dir;
     char defout[4200];
     if (!oo.out) {
         size_t L = strlen(pos[0]);

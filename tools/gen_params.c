@@ -13,6 +13,7 @@ void gp_init(gen_params *p) {
     p->karras = -1;
     p->prior_guidance = 4.0;
     p->decoder_guidance = 8.0;
+    p->strength = -1.0;
     p->threads = cli_default_threads();
 }
 
@@ -116,6 +117,16 @@ int gp_option(gen_params *p, cli_args *a) {
         p->set |= GP_SET_PRECISION;
         if (cdf_precision_from_name(v, &p->precision))
             cli_usage_error(cmd, "--precision must be fp32 or bf16 (got \"%s\")", v);
+    } else if (!strcmp(n, "init-image")) {
+        p->set |= GP_SET_INIT_IMAGE;
+        p->init_image = cli_value(a);
+    } else if (!strcmp(n, "mask-image")) {
+        p->set |= GP_SET_MASK_IMAGE;
+        p->mask_image = cli_value(a);
+    } else if (!strcmp(n, "strength")) {
+        p->set |= GP_SET_STRENGTH;
+        p->strength = cli_parse_double(cmd, "--strength", cli_value(a));
+        if (!(p->strength > 0 && p->strength <= 1)) cli_usage_error(cmd, "--strength must be in (0, 1] (got %g)", p->strength);
     } else if (!strcmp(n, "karras")) {
         p->set |= GP_SET_KARRAS;
         p->karras = 1;
@@ -153,6 +164,11 @@ void gp_override(gen_params *d, const gen_params *s) {
     if (s->set & GP_SET_PRIOR_GUIDANCE) d->prior_guidance = s->prior_guidance;
     if (s->set & GP_SET_DECODER_GUIDANCE) d->decoder_guidance = s->decoder_guidance;
     if (s->dump_dir) d->dump_dir = s->dump_dir;
+    if (s->set & GP_SET_INIT_IMAGE) d->init_image = s->init_image;
+    if ((s->set & GP_SET_INIT_IMAGE) && !(s->set & (GP_SET_HEIGHT | GP_SET_WIDTH)))
+        d->height = d->width = 0; /* the picture gives the size */
+    if (s->set & GP_SET_STRENGTH) d->strength = s->strength;
+    if (s->set & GP_SET_MASK_IMAGE) d->mask_image = s->mask_image;
     d->threads = s->threads;
 }
 
@@ -190,6 +206,15 @@ const char *gp_help(void) {
            "                             EulerAncestralDiscreteScheduler, or ddim, pndm, euler, euler-a, lms,\n"
            "                             heun, dpm++2m, unipc, ddpm\n"
            "  --karras / --no-karras     use_karras_sigmas on / off\n"
+           "  --init-image FILE.png      image-to-image (StableDiffusionImg2ImgPipeline): start from this 8-bit\n"
+           "                             RGB picture, sides multiples of 8; the image has its size\n"
+           "  --strength S               image-to-image: how much of the schedule runs, (0, 1] (default 0.8,\n"
+           "                             inpainting 1.0): int(steps * S) steps, from the picture noised to\n"
+           "                             that timestep\n"
+           "  --mask-image FILE.png      inpainting (StableDiffusionInpaintPipeline) with --init-image: the\n"
+           "                             mask, the picture's size, read as greyscale; pixels >= 128 are\n"
+           "                             repainted.  A 9-channel inpainting UNet, or a regular UNet that\n"
+           "                             blends the kept region back after every step\n"
            "UnCLIP (Karlo; --prompt and --num-images-per-prompt as above):\n"
            "  --prior-steps N            prior_num_inference_steps (default 25; at least 2)\n"
            "  --decoder-steps N          decoder_num_inference_steps (default 25; at least 2)\n"
@@ -226,6 +251,7 @@ void gp_to_options(const gen_params *p, cdf_generate_options *o) {
     o->super_res_num_inference_steps = p->super_res_steps;
     o->prior_guidance_scale = p->prior_guidance;
     o->decoder_guidance_scale = p->decoder_guidance;
+    o->strength = p->init_image ? p->strength : -1.0; /* the pictures themselves: run_generation reads them */
 }
 
 static void add_strings(cJSON *obj, const char *key, const char *const *v, int n) {
@@ -260,6 +286,15 @@ cJSON *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_gener
         cJSON_AddNumberToObject(j, "guidance_scale", p->guidance);
         cJSON_AddNumberToObject(j, "guidance_rescale", p->guidance_rescale);
         cJSON_AddNumberToObject(j, "clip_skip", p->clip_skip);
+        if (p->init_image) {
+            cJSON_AddStringToObject(j, "init_image", p->init_image);
+            cJSON_AddStringToObject(j, "init_image_sha256", p->init_sha);
+            cJSON_AddNumberToObject(j, "strength", p->strength >= 0 ? p->strength : p->mask_image ? 1.0 : 0.8);
+            if (p->mask_image) {
+                cJSON_AddStringToObject(j, "mask_image", p->mask_image);
+                cJSON_AddStringToObject(j, "mask_image_sha256", p->mask_sha);
+            }
+        }
     } else {
         cJSON_AddNumberToObject(j, "batch_size", p->batch_size);
     }
@@ -353,10 +388,12 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
              get_int(j, "decoder_num_inference_steps", 2, 1000000, &p->decoder_steps) &&
              get_int(j, "super_res_num_inference_steps", 2, 1000000, &p->super_res_steps) &&
              get_num(j, "prior_guidance_scale", &p->prior_guidance) &&
-             get_num(j, "decoder_guidance_scale", &p->decoder_guidance);
+             get_num(j, "decoder_guidance_scale", &p->decoder_guidance) && get_str(j, "init_image", &p->init_image) &&
+             get_str(j, "init_image_sha256", &p->recorded_init_sha) && get_num(j, "strength", &p->strength) &&
+             get_str(j, "mask_image", &p->mask_image) && get_str(j, "mask_image_sha256", &p->recorded_mask_sha);
     if (!ok || !(p->guidance >= 0 && p->guidance <= 1e30) || !(p->prior_guidance >= 0 && p->prior_guidance <= 1e30) ||
         !(p->decoder_guidance >= 0 && p->decoder_guidance <= 1e30) || !(p->guidance_rescale >= 0 && p->guidance_rescale <= 1) ||
-        !(p->eta >= 0 && p->eta <= 1e30)) {
+        !(p->eta >= 0 && p->eta <= 1e30) || !(p->strength == -1.0 || (p->strength > 0 && p->strength <= 1))) {
         snprintf(err, errlen, "a parameter has the wrong type or is out of range");
         return -1;
     }

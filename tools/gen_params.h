@@ -16,7 +16,8 @@ enum {
     GP_SET_CLIP_SKIP = 1u << 8, GP_SET_SCHEDULER = 1u << 9, GP_SET_KARRAS = 1u << 10, GP_SET_VARIANT = 1u << 11,
     GP_SET_PIPELINE = 1u << 12, GP_SET_RNG = 1u << 13, GP_SET_PRIOR_STEPS = 1u << 14,
     GP_SET_DECODER_STEPS = 1u << 15, GP_SET_SUPER_RES_STEPS = 1u << 16, GP_SET_PRIOR_GUIDANCE = 1u << 17,
-    GP_SET_DECODER_GUIDANCE = 1u << 18, GP_SET_PRECISION = 1u << 19
+    GP_SET_DECODER_GUIDANCE = 1u << 18, GP_SET_PRECISION = 1u << 19, GP_SET_INIT_IMAGE = 1u << 20,
+    GP_SET_STRENGTH = 1u << 21, GP_SET_MASK_IMAGE = 1u << 22
 };
 
 typedef struct gen_params {
@@ -38,6 +39,14 @@ typedef struct gen_params {
     int prior_steps, decoder_steps, super_res_steps; /* UnCLIP; 0: 25, 25, 7 */
     double prior_guidance, decoder_guidance;         /* UnCLIP; 4.0, 8.0 */
     const char *dump_dir;           /* UnCLIP: every stage's intermediates as DIR/NAME.npy; NULL: none */
+    const char *init_image;         /* SD image-to-image: the 8-bit RGB PNG to start from; NULL: text-to-image */
+    double strength;                /* image-to-image; < 0: diffusers' default 0.8 */
+    const char *mask_image;         /* inpainting: the mask PNG (white repaints); NULL: none */
+    char init_sha[65];              /* the picture file's SHA-256 once run_generation read it */
+    char mask_sha[65];              /* the mask file's */
+    const char *recorded_init_sha;  /* regenerate: the SHA-256 the PNG recorded, or NULL */
+    const char *recorded_mask_sha;
+    const char *png_dir;            /* regenerate: the PNG's folder, where recorded pictures are looked for */
     const char *seeds[GP_MAX_LIST];
     int nseeds;
     cli_rng rng;                    /* --rng / --gpu */

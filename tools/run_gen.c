@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/png.h"
+#include "io/sha256.h"
 
 int out_parse_grid(const char *g, int *rows, int *cols) {
     char *x = NULL;
@@ -82,6 +84,12 @@ static void check_kind_options(const char *cmd, const gen_params *p, cdf_pipelin
         cli_usage_error(cmd, "a %s pipeline needs --prompt", unclip ? "UnCLIP" : "Stable Diffusion");
     if (!sd && !unclip && (p->nprompts || p->nnegatives || p->scheduler))
         cli_usage_error(cmd, "--prompt, --negative-prompt and --scheduler are for Stable Diffusion pipelines");
+    if (!sd && (p->init_image || p->mask_image || (p->set & GP_SET_STRENGTH)))
+        cli_usage_error(cmd, "--init-image, --mask-image and --strength are for Stable Diffusion pipelines");
+    if ((p->set & GP_SET_STRENGTH) && !p->init_image) cli_usage_error(cmd, "--strength needs --init-image");
+    if (p->mask_image && !p->init_image) cli_usage_error(cmd, "--mask-image needs --init-image");
+    if (p->init_image && (p->set & (GP_SET_HEIGHT | GP_SET_WIDTH)))
+        cli_usage_error(cmd, "--height and --width come from the --init-image picture");
     if (!unclip && ((p->set & unclip_only) || p->dump_dir))
         cli_usage_error(cmd, "--prior-steps, --decoder-steps, --super-res-steps, --prior-guidance-scale, "
                              "--decoder-guidance-scale and --dump-dir are for UnCLIP pipelines");
@@ -151,6 +159,38 @@ static void write_images(const char *cmd, const out_opts *oo, const cdf_tensor *
     free(ims);
 }
 
+/* An input picture of an img2img / inpainting run: an 8-bit PNG (16-bit
+ * ones refused: diffusers' image processor would see other values), its
+ * file's SHA-256 into sha.  regenerate: a recorded path that is gone is
+ * looked for by its file name beside the PNG; a picture whose SHA-256
+ * differs from the recorded one is refused. */
+static void load_picture(const char *cmd, const gen_params *p, const char **path, char beside[4096], const char *what,
+                         const char *recorded_sha, cdf_image *img, char sha[65]) {
+    cdf_error err = {0};
+    if (p->png_dir && access(*path, R_OK) != 0) {
+        const char *base = strrchr(*path, '/');
+        snprintf(beside, 4096, "%s/%s", p->png_dir, base ? base + 1 : *path);
+        if (access(beside, R_OK) == 0) *path = beside;
+    }
+    if (cdf_sha256_file(*path, sha, &err)) cli_fail(cmd, &err);
+    if (recorded_sha && strcmp(recorded_sha, sha) != 0) {
+        cdf_error_set(&err, CDF_ERR_ARG,
+                      "%s: this %s is not the one the image was made with (SHA-256 %.12s..., the image records "
+                      "%.12s...); use generate for a new picture",
+                      *path, what, sha, recorded_sha);
+        cli_fail(cmd, &err);
+    }
+    unsigned char head[26];
+    FILE *f = fopen(*path, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    if (got == sizeof head && !memcmp(head + 12, "IHDR", 4) && head[24] == 16) {
+        cdf_error_set(&err, CDF_ERR_ARG, "%s: a 16-bit PNG; the %s must be an 8-bit PNG", *path, what);
+        cli_fail(cmd, &err);
+    }
+    if (cdf_png_read(*path, img, &err)) cli_fail(cmd, &err);
+}
+
 int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const char *expect_hash) {
     cdf_error err = {0};
     err.on_notice = cli_print_notice;
@@ -162,6 +202,33 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     check_kind_options(cmd, p, kind);
     cdf_generate_options o;
     gp_to_options(p, &o);
+    cdf_image pic = {0};
+    cdf_tensor init = {0};
+    char init_path[4096], mask_path[4096]; /* regenerate: pictures found beside the PNG */
+    if (p->init_image) {
+        load_picture(cmd, p, &p->init_image, init_path, "init image", p->recorded_init_sha, &pic, p->init_sha);
+        if (pic.channels != 3) {
+            cdf_error_set(&err, CDF_ERR_ARG, "%s: the init image must be an 8-bit RGB PNG (this one has %d channels)",
+                          p->init_image, pic.channels);
+            cdf_image_free(&pic);
+            cli_fail(cmd, &err);
+        }
+        init = (cdf_tensor){CDF_U8, 3, {pic.height, pic.width, 3}, pic.pixels};
+        o.init_image = &init;
+    }
+    cdf_image mpic = {0};
+    unsigned char *luma = NULL;
+    cdf_tensor mask = {0};
+    if (p->mask_image) {
+        load_picture(cmd, p, &p->mask_image, mask_path, "mask", p->recorded_mask_sha, &mpic, p->mask_sha);
+        if (!(luma = malloc((size_t)mpic.width * mpic.height))) {
+            fprintf(stderr, "cdiffusers %s: error: out of memory\n", cmd);
+            return CLI_EXIT_FAIL;
+        }
+        cdf_image_to_luma(&mpic, luma); /* PIL's mask.convert("L") */
+        mask = (cdf_tensor){CDF_U8, 2, {mpic.height, mpic.width}, luma};
+        o.mask_image = &mask;
+    }
     int batch = cdf_pipeline_batch_size(pipe, &o);
     if (p->nseeds > 1 && p->nseeds != batch)
         cli_usage_error(cmd, "%d seeds given for a batch of %d images: give one seed, or one per image", p->nseeds,
@@ -225,6 +292,9 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
         cJSON_Delete(params);
     }
     cdf_tensor_free(&img);
+    cdf_image_free(&pic);
+    cdf_image_free(&mpic);
+    free(luma);
     for (int i = 0; i < p->nseeds; i++) cdf_generator_free(gens[i]);
     cdf_pipeline_free(pipe);
     return 0;

@@ -1,7 +1,9 @@
 /* Pipelines as diffusers 0.32 runs them, with mindone's numpy-Generator
  * noise: DDPMPipeline and DDIMPipeline on UNet2DModel folders,
- * StableDiffusionPipeline (SD 1.x / 2.x) for text-to-image, and
- * UnCLIPPipeline (Karlo: prior, decoder, two super-resolution UNets). */
+ * StableDiffusionPipeline (SD 1.x / 2.x) for text-to-image, image-to-image
+ * (StableDiffusionImg2ImgPipeline) and inpainting
+ * (StableDiffusionInpaintPipeline), and UnCLIPPipeline (Karlo: prior,
+ * decoder, two super-resolution UNets). */
 #ifndef CDIFFUSERS_PIPELINE_H
 #define CDIFFUSERS_PIPELINE_H
 
@@ -121,6 +123,18 @@ typedef struct cdf_generate_options {
     void *on_dump_user;
     double *work_gflop;                /* optional: receives the call's matrix-product work in GFLOP
                                           (2*m*n*k summed over every GEMM and convolution), for benchmarks */
+    /* Stable Diffusion image-to-image (StableDiffusionImg2ImgPipeline) when init_image is set: */
+    const cdf_tensor *init_image; /* uint8 [H, W, 3] RGB (a PIL picture's layout), H and W multiples of 8: the
+                                     picture the run starts from; the output has its size (height and width
+                                     must be 0 or equal to it) */
+    double strength;              /* how much of the schedule runs: init_timestep = min(int(N * strength), N)
+                                     of the N steps; < 0: diffusers' default (0.8 img2img, 1.0 inpainting);
+                                     else (0, 1] */
+    /* ... and inpainting (StableDiffusionInpaintPipeline) when mask_image is set too: */
+    const cdf_tensor *mask_image; /* uint8 [H, W] or [H, W, 1] (a PIL "L" picture), the init_image's size:
+                                     values >= 128 are repainted, the rest kept.  A 9-channel inpainting UNet
+                                     takes [latents, mask, masked-picture latents]; a regular 4-channel UNet
+                                     blends the kept region back after every step */
 } cdf_generate_options;
 
 /* SchedulerClass.from_config(config, **overrides) as diffusers computes it.
@@ -134,7 +148,7 @@ typedef struct cdf_generate_options {
 cdf_status cdf_scheduler_config_from(const char *config_json, const char *class_name, const char *const *keys,
                                      const char *const *values, size_t n, char **out_json, cdf_error *err);
 
-/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, fp32, NP output,
+/* Defaults: batch 1, pipeline default steps, eta 0, threads 1, fp32, NP output, no init picture (strength -1),
  * SD: guidance 7.5, one image per prompt, folder scheduler; UnCLIP: prior
  * guidance 4.0, decoder guidance 8.0, steps 25/25/7. */
 void cdf_generate_options_init(cdf_generate_options *o);

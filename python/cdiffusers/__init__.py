@@ -13,7 +13,8 @@ examples and what differs from diffusers."""
 from . import schedulers, utils
 from ._lib import ArgumentError, CdiffusersError, FileError, lib as _clib
 from .pipelines import (BaseOutput, DDIMPipeline, DDPMPipeline, DiffusionPipeline, ImagePipelineOutput,
-                        StableDiffusionPipeline, StableDiffusionPipelineOutput, UnCLIPPipeline, _settings)
+                        StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionPipeline,
+                        StableDiffusionPipelineOutput, UnCLIPPipeline, _settings)
 from .schedulers import *  # noqa: F401,F403 - the scheduler classes
 from .utils import make_image_grid, randn_tensor
 

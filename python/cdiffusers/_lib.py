@@ -88,7 +88,8 @@ class GenerateOptions(ctypes.Structure):  # cdf_generate_options, field for fiel
                 ("prior_num_inference_steps", c_int), ("decoder_num_inference_steps", c_int),
                 ("super_res_num_inference_steps", c_int), ("prior_guidance_scale", c_double),
                 ("decoder_guidance_scale", c_double), ("on_dump", DUMP_FN), ("on_dump_user", c_void_p),
-                ("work_gflop", POINTER(c_double))]
+                ("work_gflop", POINTER(c_double)), ("init_image", POINTER(Tensor)), ("strength", c_double),
+                ("mask_image", POINTER(Tensor))]
 
 
 class Pcg64State(ctypes.Structure):  # cdf_pcg64_state

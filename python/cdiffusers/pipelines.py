@@ -449,6 +449,100 @@ class StableDiffusionPipeline(DiffusionPipeline):
                          clip_skip=0 if clip_skip is None else _int(clip_skip, "clip_skip", 0))
 
 
+def _picture(image):
+    """An init picture as the C library takes it: uint8 [H, W, 3], from a PIL
+    RGB image or such an array; the Tensor and the array it points into."""
+    import numpy as np
+    if image is None:
+        raise _lib.ArgumentError("image is required (a PIL RGB picture or a uint8 [height, width, 3] array)")
+    if hasattr(image, "mode") and hasattr(image, "size"):  # PIL
+        if image.mode != "RGB":
+            raise _lib.ArgumentError("image: a PIL picture of mode %s; convert it with image.convert('RGB')"
+                                     % image.mode)
+        arr = np.asarray(image, dtype=np.uint8)
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise TypeError("image: a numpy picture must be uint8 [height, width, 3] (got %s)" % image.dtype)
+        arr = image
+    else:
+        raise TypeError("image must be a PIL RGB picture or a uint8 numpy array, not %s" % type(image).__name__)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise _lib.ArgumentError("image: shape %s, expected [height, width, 3]" % (arr.shape,))
+    arr = np.ascontiguousarray(arr)
+    t = _lib.Tensor(_lib.U8, 3, (ctypes.c_int64 * 8)(arr.shape[0], arr.shape[1], 3), arr.ctypes.data)
+    return t, arr
+
+
+class StableDiffusionImg2ImgPipeline(StableDiffusionPipeline):
+    """diffusers' StableDiffusionImg2ImgPipeline: the picture encoded, noised to
+    the strength's first timestep, then denoised; the output has its size."""
+
+    def __call__(self, prompt=None, image=None, strength=0.8, num_inference_steps=50, guidance_scale=7.5,
+                 negative_prompt=None, num_images_per_prompt=1, eta=0.0, generator=None, output_type="pil",
+                 return_dict=True, clip_skip=None, **kwargs):
+        _unsupported(kwargs, _SD_UNSUPPORTED, "StableDiffusionImg2ImgPipeline")
+        prompts = _prompts(prompt, "prompt", True)
+        negatives = _prompts(negative_prompt, "negative_prompt", False)
+        nipp = _int(1 if num_images_per_prompt is None else num_images_per_prompt, "num_images_per_prompt", 1)
+        pic, keep = _picture(image)
+        try:
+            return self._run(generator, output_type, return_dict, len(prompts) * nipp, StableDiffusionPipelineOutput,
+                             prompts=prompts, negative_prompts=negatives, num_images_per_prompt=nipp,
+                             init_image=ctypes.pointer(pic), strength=_float(strength, "strength"),
+                             num_inference_steps=_int(num_inference_steps, "num_inference_steps", 1),
+                             guidance_scale=_float(guidance_scale, "guidance_scale"), eta=_float(eta, "eta"),
+                             clip_skip=0 if clip_skip is None else _int(clip_skip, "clip_skip", 0))
+        finally:
+            del keep
+
+
+def _mask(mask_image):
+    """A mask as the C library takes it: uint8 [H, W], PIL's mask.convert("L") of any PIL picture, or such
+    an array."""
+    import numpy as np
+    if mask_image is None:
+        raise _lib.ArgumentError("mask_image is required (a PIL picture or a uint8 [height, width] array)")
+    if hasattr(mask_image, "mode") and hasattr(mask_image, "convert"):
+        arr = np.asarray(mask_image.convert("L"), dtype=np.uint8)
+    elif isinstance(mask_image, np.ndarray) and mask_image.dtype == np.uint8:
+        arr = mask_image[..., 0] if mask_image.ndim == 3 and mask_image.shape[2] == 1 else mask_image
+    else:
+        raise TypeError("mask_image must be a PIL picture or a uint8 numpy array, not %s" % type(mask_image).__name__)
+    if arr.ndim != 2:
+        raise _lib.ArgumentError("mask_image: shape %s, expected [height, width]" % (arr.shape,))
+    arr = np.ascontiguousarray(arr)
+    return _lib.Tensor(_lib.U8, 2, (ctypes.c_int64 * 8)(arr.shape[0], arr.shape[1]), arr.ctypes.data), arr
+
+
+class StableDiffusionInpaintPipeline(StableDiffusionPipeline):
+    """diffusers' StableDiffusionInpaintPipeline: a 9-channel inpainting UNet, or a regular UNet that blends
+    the kept region back after every step.  height and width, when given, must be the picture's size (the
+    picture is not resized)."""
+
+    def __call__(self, prompt=None, image=None, mask_image=None, height=None, width=None, strength=1.0,
+                 num_inference_steps=50, guidance_scale=7.5, negative_prompt=None, num_images_per_prompt=1, eta=0.0,
+                 generator=None, output_type="pil", return_dict=True, clip_skip=None, **kwargs):
+        _unsupported(kwargs, _SD_UNSUPPORTED + ("masked_image_latents", "padding_mask_crop"),
+                     "StableDiffusionInpaintPipeline")
+        prompts = _prompts(prompt, "prompt", True)
+        negatives = _prompts(negative_prompt, "negative_prompt", False)
+        nipp = _int(1 if num_images_per_prompt is None else num_images_per_prompt, "num_images_per_prompt", 1)
+        pic, keep = _picture(image)
+        mask, keep_mask = _mask(mask_image)
+        try:
+            return self._run(generator, output_type, return_dict, len(prompts) * nipp, StableDiffusionPipelineOutput,
+                             prompts=prompts, negative_prompts=negatives, num_images_per_prompt=nipp,
+                             init_image=ctypes.pointer(pic), mask_image=ctypes.pointer(mask),
+                             strength=_float(strength, "strength"),
+                             height=0 if height is None else _int(height, "height", 1),
+                             width=0 if width is None else _int(width, "width", 1),
+                             num_inference_steps=_int(num_inference_steps, "num_inference_steps", 1),
+                             guidance_scale=_float(guidance_scale, "guidance_scale"), eta=_float(eta, "eta"),
+                             clip_skip=0 if clip_skip is None else _int(clip_skip, "clip_skip", 0))
+        finally:
+            del keep, keep_mask
+
+
 class UnCLIPPipeline(DiffusionPipeline):
     """diffusers' UnCLIPPipeline (Karlo): prior, decoder, two super-resolution UNets."""
     _kind = _lib.PIPELINE_UNCLIP
@@ -487,7 +581,9 @@ class UnCLIPPipeline(DiffusionPipeline):
                          decoder_guidance_scale=_float(decoder_guidance_scale, "decoder_guidance_scale"))
 
 
-_PIPELINES = {c.__name__: c for c in (DDPMPipeline, DDIMPipeline, StableDiffusionPipeline, UnCLIPPipeline)}
+_PIPELINES = {c.__name__: c for c in (DDPMPipeline, DDIMPipeline, StableDiffusionPipeline,
+                                      StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline,
+                                      UnCLIPPipeline)}
 
 
 # ------------------------------------------------------------ conversions

@@ -91,3 +91,12 @@ void cdf_grid_shape_auto(int n, int *rows, int *cols) {
         *cols = (n + r - 1) / r;
     }
 }
+
+void cdf_image_to_luma(const cdf_image *img, unsigned char *out) {
+    const size_t n = (size_t)img->width * img->height;
+    const int c = img->channels;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *px = img->pixels + i * c;
+        out[i] = c < 3 ? px[0] : (unsigned char)((px[0] * 19595u + px[1] * 38470u + px[2] * 7471u + 0x8000u) >> 16);
+    }
+}

@@ -16,6 +16,10 @@ unsigned char cdf_u8_from_unit(float x);
  * is cdf_malloc'd (cdf_image_free); on error *out is zeroed. */
 cdf_status cdf_image_from_f32(const float *nhwc, int height, int width, int channels, cdf_image *out,
                               cdf_error *err);
+/* PIL's picture.convert("L") of an 8-bit RGB or RGBA image (alpha ignored):
+ * (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 per pixel into out[height *
+ * width]; a 1-channel image is copied. */
+void cdf_image_to_luma(const cdf_image *img, unsigned char *out);
 /* make_image_grid(images, rows, cols): images[i] goes to cell (i / cols,
  * i % cols), row-major.  All images must have the same size and channels
  * (error naming the mismatching image); n <= rows*cols, and cells past n stay

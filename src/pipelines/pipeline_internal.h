@@ -15,6 +15,8 @@
 #include "schedulers/scheduler.h"
 
 typedef struct cdf_clip_tokenizer cdf_clip_tokenizer;
+typedef struct cdf_vae cdf_vae;
+typedef struct cdf_exec cdf_exec;
 typedef struct cdf_pipeline_family cdf_pipeline_family;
 
 struct cdf_pipeline {
@@ -115,5 +117,27 @@ cdf_status cdf_pipeline_tokenize(const cdf_clip_tokenizer *tok, const char *cons
  * `per` elements per image are guided, e.g. UnCLIP's eps channels). */
 void cdf_pipeline_cfg(const float *rows, int total, size_t per, size_t rows_stride, float g, float *out,
                       size_t out_stride);
+
+/* Stable Diffusion image-to-image (sd_image.c).  A picture option (uint8
+ * [H, W, 3]) checked: H and W multiples of 8 (diffusers would resize), the
+ * pixel limit; `what` names the option in messages. */
+cdf_status cdf_sd_picture_dims(const cdf_tensor *img, const char *what, int *H, int *W, cdf_error *err);
+/* The picture as the VAE takes it: x [1, 3, H, W] = 2 * float32(v / 255) - 1,
+ * as diffusers' VaeImageProcessor computes it (no resize). */
+void cdf_sd_picture_to_input(const cdf_tensor *img, float *x);
+/* scaling_factor * vae.encode(x).latent_dist.sample(gens[r]) for r < rows:
+ * latents [rows, latent_channels, H/f, W/f]; x [1, 3, H, W] is encoded once
+ * (each row's moments are the same), each row draws (1, lc, h, w) from its
+ * generator in order (a handle may repeat); std = exp(0.5 * clamp(logvar,
+ * -30, 20)) with torch's float32 exp. */
+/* mask_image checked: uint8 [H, W] or [H, W, 1], the picture's size. */
+cdf_status cdf_sd_mask_check(const cdf_tensor *mask, int H, int W, cdf_error *err);
+/* diffusers' inpainting mask rules: masked [1, 3, H, W] = pic * (binarized
+ * mask < 0.5), the binarized mask being float32(v / 255) >= 0.5; mask_latent
+ * [H/f, W/f] = the binarized mask at (f y, f x) (nearest interpolation). */
+void cdf_sd_mask_prepare(const cdf_tensor *mask, const float *pic, int H, int W, int f, float *masked,
+                         float *mask_latent);
+cdf_status cdf_sd_encode_sample(cdf_exec *ex, const cdf_vae *vae, const float *x, int H, int W,
+                                cdf_generator *const *gens, int rows, float *latents, cdf_error *err);
 
 #endif

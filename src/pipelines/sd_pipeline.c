@@ -1,6 +1,10 @@
 /* StableDiffusionPipeline (diffusers 0.32) text-to-image for SD 1.x / 2.x:
  * CLIP tokenizer + text encoder, UNet2DConditionModel with classifier-free
- * guidance, any supported scheduler, AutoencoderKL decode. */
+ * guidance, any supported scheduler, AutoencoderKL decode; and
+ * StableDiffusionImg2ImgPipeline when the options carry an init picture
+ * (encoded and noised to the strength's first timestep, sd_image.c), and
+ * StableDiffusionInpaintPipeline when they carry a mask too (a 9-channel
+ * inpainting UNet, or a regular UNet blending the kept region back). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,9 +81,15 @@ static cdf_status sd_load(cdf_pipeline *p, const char *dir, const cJSON *idx, co
         return cdf_error_set(err, CDF_ERR_CONFIG,
                              "%s: unet cross_attention_dim %d does not match the text encoder's hidden_size %d", dir,
                              uc->cross_attention_dim[0], cdf_clip_text_hidden_size(st->text_encoder));
-    if (uc->in_channels != cdf_vae_latent_channels(st->vae))
-        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: unet in_channels %d does not match the vae latent_channels %d",
-                             dir, uc->in_channels, cdf_vae_latent_channels(st->vae));
+    const int lc = cdf_vae_latent_channels(st->vae);
+    if (uc->in_channels != lc && uc->in_channels != 2 * lc + 1)
+        return cdf_error_set(err, CDF_ERR_CONFIG,
+                             "%s: unet in_channels %d is neither the vae latent_channels %d nor %d (an inpainting UNet: "
+                             "latents, mask, masked-picture latents)",
+                             dir, uc->in_channels, lc, 2 * lc + 1);
+    if (uc->out_channels != lc)
+        return cdf_error_set(err, CDF_ERR_CONFIG, "%s: unet out_channels %d does not match the vae latent_channels %d",
+                             dir, uc->out_channels, lc);
     return CDF_OK;
 }
 
@@ -172,21 +182,155 @@ static void guide(const float *out, int total, size_t per, float g, double resca
     }
 }
 
+/* What an image-to-image or inpainting run starts from (all NULL for text-to-image). */
+typedef struct sd_start {
+    int i2i, inpaint;       /* an init picture; and a mask */
+    double strength;        /* the effective strength */
+    float *pic;             /* [1, 3, H, W] the picture in [-1, 1] */
+    float *image_latents;   /* [total, lc, h, w] scaled encoder samples (tiled) */
+    float *noise0;          /* inpainting: [total, lc, h, w] the latents noise, kept for the blend */
+    float *masked_latents;  /* inpainting: [lc, h, w] the masked picture's scaled encoder sample */
+    float *mask_latent;     /* inpainting: [h, w] 0 keep / 1 repaint */
+} sd_start;
+
+static void start_free(sd_start *st) {
+    cdf_free(st->pic);
+    cdf_free(st->image_latents);
+    cdf_free(st->noise0);
+    cdf_free(st->masked_latents);
+    cdf_free(st->mask_latent);
+}
+
+/* The options of an image-to-image / inpainting run, checked; H and W from the picture. */
+static cdf_status start_options(const cdf_pipeline *pipe, const cdf_generate_options *o, int uin, int lc,
+                                sd_start *st, int *H, int *W, cdf_error *err) {
+    st->i2i = o->init_image != NULL;
+    st->inpaint = o->mask_image != NULL;
+    const int inpaint_class = strcmp(pipe->class_name, "StableDiffusionInpaintPipeline") == 0;
+    if (st->inpaint && !st->i2i) return cdf_error_set(err, CDF_ERR_ARG, "mask_image needs an init_image");
+    if (!st->inpaint && (uin != lc || inpaint_class))
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "%s (a UNet of %d input channels) needs an init_image and a mask_image",
+                             pipe->class_name, uin);
+    if (!st->i2i) {
+        if (o->strength >= 0.0)
+            return cdf_error_set(err, CDF_ERR_ARG, "strength is for image-to-image: give an init_image");
+        if (strcmp(pipe->class_name, "StableDiffusionImg2ImgPipeline") == 0)
+            return cdf_error_set(err, CDF_ERR_ARG, "StableDiffusionImg2ImgPipeline needs an init_image");
+        return CDF_OK;
+    }
+    int ph, pw;
+    TRY(cdf_sd_picture_dims(o->init_image, "init_image", &ph, &pw, err));
+    if ((*H && *H != ph) || (*W && *W != pw))
+        return cdf_error_set(err, CDF_ERR_ARG, "height x width %d x %d differs from the init_image's %d x %d", *H, *W,
+                             ph, pw);
+    *H = ph, *W = pw;
+    if (st->inpaint) TRY(cdf_sd_mask_check(o->mask_image, ph, pw, err));
+    st->strength = o->strength >= 0.0 ? o->strength : st->inpaint ? 1.0 : 0.8;
+    if (!(st->strength > 0.0 && st->strength <= 1.0))
+        return cdf_error_set(err, CDF_ERR_ARG, "The value of strength should in (0.0, 1.0] but is %g", st->strength);
+    return CDF_OK;
+}
+
+/* prepare_latents (and inpainting's prepare_mask_latents), drawing from the
+ * generators in diffusers' order, into lat [total, lc, h, w]:
+ *   img2img: the picture encoded (a generator list: once per image, row i
+ *     sampled with generator i; one generator: once, tiled), the latents
+ *     noise, then add_noise(image latents, noise, timesteps[0]);
+ *   inpainting: the picture encoded with generator 0 (only for a 4-channel
+ *     UNet or strength < 1), the latents noise, the masked picture encoded
+ *     with generator 0; then noise * init_noise_sigma at strength 1, else
+ *     add_noise. */
+static cdf_status start_latents(cdf_exec *ex, const sd_state *p, const cdf_generate_options *o,
+                                cdf_generator *const *gens, size_t ngens, int total, int H, int W, int uin,
+                                const cdf_scheduler *sch, sd_start *st, float *lat, cdf_error *err) {
+    const int f = cdf_vae_scale_factor(p->vae), lc = cdf_vae_latent_channels(p->vae), h = H / f, w = W / f;
+    const size_t per = (size_t)lc * h * w, n = (size_t)total * per;
+    float *masked = NULL;
+    cdf_status s = CDF_OK;
+    if (!(st->pic = cdf_mallocn((size_t)3 * H * W, sizeof(float))) ||
+        !(st->image_latents = cdf_mallocn(n, sizeof(float))) || !(st->noise0 = cdf_mallocn(n, sizeof(float))) ||
+        (st->inpaint && (!(st->masked_latents = cdf_mallocn(per, sizeof(float))) ||
+                         !(st->mask_latent = cdf_mallocn((size_t)h * w, sizeof(float))) ||
+                         !(masked = cdf_mallocn((size_t)3 * H * W, sizeof(float)))))) {
+        s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for a %dx%d picture", H, W);
+        goto done;
+    }
+    cdf_sd_picture_to_input(o->init_image, st->pic);
+    const int strength_max = st->strength == 1.0;
+    /* inpainting encodes the one-row picture with generator 0; img2img once per image with a list */
+    const int need_image = !st->inpaint || uin == lc || !strength_max;
+    const int erows = !st->inpaint && ngens > 1 ? total : 1;
+    if (need_image) {
+        if ((s = cdf_sd_encode_sample(ex, p->vae, st->pic, H, W, gens, erows, st->image_latents, err))) goto done;
+        for (int r = erows; r < total; r++) memcpy(st->image_latents + (size_t)r * per, st->image_latents, per * sizeof(float));
+    }
+    if ((s = cdf_pipeline_draw(gens, ngens, total, lc, h, w, st->noise0, err))) goto done;
+    if (st->inpaint) {
+        cdf_sd_mask_prepare(o->mask_image, st->pic, H, W, f, masked, st->mask_latent);
+        if ((s = cdf_sd_encode_sample(ex, p->vae, masked, H, W, gens, 1, st->masked_latents, err))) goto done;
+    }
+    if (st->inpaint && strength_max) {
+        float sigma0 = cdf_scheduler_init_noise_sigma(sch);
+        for (size_t i = 0; i < n; i++) lat[i] = st->noise0[i] * sigma0;
+    } else {
+        cdf_scheduler_add_noise(sch, 0, st->image_latents, st->noise0, lat, total, (int64_t)per);
+    }
+done:
+    cdf_free(masked);
+    return s;
+}
+
+/* The UNet input of one row: scale_model_input(latents), then for a
+ * 9-channel inpainting UNet the mask and the masked picture's latents. */
+static void unet_row(const cdf_scheduler *sch, int i, const float *lat, const sd_start *st, int uin, size_t per,
+                     size_t hw, float *dst) {
+    cdf_scheduler_scale_model_input(sch, i, lat, dst, per);
+    if (uin == (int)(per / hw)) return;
+    memcpy(dst + per, st->mask_latent, hw * sizeof(float));
+    memcpy(dst + per + hw, st->masked_latents, per * sizeof(float));
+}
+
+/* 4-channel inpainting after step i of n: latents = (1 - m) * proper + m * latents,
+ * proper = add_noise(image_latents, noise, timesteps[i + 1]) (the clean latents at the last step). */
+static void blend(const cdf_scheduler *sch, int i, int n, const sd_start *st, int total, size_t per, size_t hw,
+                  float *lat, float *tmp) {
+    const float *proper = st->image_latents;
+    if (i < n - 1) {
+        cdf_scheduler_add_noise(sch, i + 1, st->image_latents, st->noise0, tmp, total, (int64_t)per);
+        proper = tmp;
+    }
+    for (size_t k = 0; k < (size_t)total * per; k++) {
+        float m = st->mask_latent[k % hw];
+        lat[k] = (1.0f - m) * proper[k] + m * lat[k];
+    }
+}
+
 static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_generator *const *gens,
                          size_t ngens, cdf_tensor *images, cdf_error *err) {
     const sd_state *p = pipe->state;
     int H = o->height, W = o->width, C, f = cdf_vae_scale_factor(p->vae);
     int dh, dw;
     sd_default_size(p, &dh, &dw, &C);
+    const int uin = p->cunet->cfg.in_channels, lc = cdf_vae_latent_channels(p->vae);
+    sd_start st = {0};
+    TRY(start_options(pipe, o, uin, lc, &st, &H, &W, err));
     if (!H) H = dh;
     if (!W) W = dw;
     TRY(check_options(o, ngens, H, W, err));
     int total = cdf_pipeline_prompt_batch(o), steps = o->num_inference_steps ? o->num_inference_steps : 50;
     if (steps < 1) return cdf_error_set(err, CDF_ERR_ARG, "num_inference_steps must be at least 1 (got %d)", steps);
+    /* get_timesteps: init_timestep = min(int(N * strength), N), the loop starts at N - init_timestep */
+    int init_timestep = st.i2i ? (int)((double)steps * st.strength) : steps;
+    if (init_timestep > steps) init_timestep = steps;
+    if (init_timestep < 1)
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "strength %g of %d steps leaves no step to run (int(num_inference_steps * strength) is 0)",
+                             st.strength, steps);
     int cfg = o->guidance_scale > 1.0, rows = cfg ? 2 * total : total;
-    int lc = p->cunet->cfg.in_channels, h = H / f, w = W / f, seq = 0;
+    int h = H / f, w = W / f, seq = 0;
     int D = cdf_clip_text_hidden_size(p->text_encoder), L = cdf_clip_tokenizer_max_length(p->tokenizer);
-    size_t per = (size_t)lc * h * w, n = (size_t)total * per;
+    size_t hw = (size_t)h * w, per = (size_t)lc * hw, n = (size_t)total * per, in_per = (size_t)uin * hw;
     cdf_exec ex;
     cdf_exec_init(&ex, o->threads, err);
     ex.derived_cap = CDF_EXEC_DERIVED_RUN; /* weights stay mapped for the run */
@@ -195,7 +339,7 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
     float *ctx = NULL, *lat = NULL, *in = NULL, *out = NULL, *np = NULL, *noise = NULL, *z = NULL, *img = NULL;
     cdf_status s = CDF_OK;
     if (!(ctx = cdf_mallocn((size_t)rows * L * D, sizeof(float))) || !(lat = cdf_mallocn(n, sizeof(float))) ||
-        !(in = cdf_mallocn((size_t)rows * per, sizeof(float))) || !(out = cdf_mallocn((size_t)rows * per, sizeof(float))) ||
+        !(in = cdf_mallocn((size_t)rows * in_per, sizeof(float))) || !(out = cdf_mallocn((size_t)rows * per, sizeof(float))) ||
         !(np = cdf_mallocn(n, sizeof(float))) || !(noise = cdf_mallocn(n, sizeof(float)))) {
         s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for %d latents of %dx%dx%d", total, lc, h, w);
         goto done;
@@ -204,18 +348,26 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
     /* stage by stage, the weights of finished stages leave memory (they stay mapped) */
     cdf_weights_release_pages(cdf_clip_text_weights(p->text_encoder));
     if ((s = cdf_pipeline_make_scheduler(&p->sched, o, 1, steps, &sch, err))) goto done;
-    if ((s = cdf_pipeline_draw(gens, ngens, total, lc, h, w, lat, err))) goto done;
+    if (st.i2i) {
+        /* timesteps[t_start * order:], set_begin_index where the scheduler has one */
+        if ((s = cdf_scheduler_set_begin_index(sch, (steps - init_timestep) * cdf_scheduler_order(sch), err)))
+            goto done;
+        if ((s = start_latents(&ex, p, o, gens, ngens, total, H, W, uin, sch, &st, lat, err))) goto done;
+    } else if ((s = cdf_pipeline_draw(gens, ngens, total, lc, h, w, lat, err))) {
+        goto done;
+    }
     int nsteps = cdf_scheduler_num_timesteps(sch);
-    cdf_step_info info = {-1, nsteps, 0, lat, NULL, NULL, total, lc, lc, h, w, 0, 1, NULL};
+    cdf_step_info info = {-1, nsteps, 0, st.i2i ? st.noise0 : lat, NULL, NULL, total, lc, lc, h, w, 0, 1, NULL};
     if ((s = cdf_pipeline_report_step(o, &info, err))) goto done;
-    float sigma0 = cdf_scheduler_init_noise_sigma(sch);
-    for (size_t i = 0; i < n; i++) lat[i] = lat[i] * sigma0;
+    if (!st.i2i) {
+        float sigma0 = cdf_scheduler_init_noise_sigma(sch);
+        for (size_t i = 0; i < n; i++) lat[i] = lat[i] * sigma0;
+    }
     cdf_sched_step_opts so = {o->eta, o->use_clipped_model_output};
     float g = (float)o->guidance_scale;
     for (int i = 0; i < nsteps; i++) {
         double t = cdf_scheduler_timestep_value(sch, i);
-        for (int r = 0; r < rows; r++) memcpy(in + (size_t)r * per, lat + (size_t)(r % total) * per, per * sizeof(float));
-        cdf_scheduler_scale_model_input(sch, i, in, in, (size_t)rows * per);
+        for (int r = 0; r < rows; r++) unet_row(sch, i, lat + (size_t)(r % total) * per, &st, uin, per, hw, in + (size_t)r * in_per);
         if ((s = cdf_unet2d_cond_forward(&ex, p->cunet, in, rows, h, w, t, ctx, seq, out))) goto done;
         if (cfg)
             guide(out, total, per, g, o->guidance_rescale, np);
@@ -226,7 +378,8 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
             if ((s = cdf_pipeline_draw(gens, ngens, total, lc, h, w, noise, err))) goto done;
             nz = noise;
         }
-        if ((s = cdf_scheduler_step(sch, i, np, lc, lat, total, lc, (int64_t)h * w, nz, &so, err))) goto done;
+        if ((s = cdf_scheduler_step(sch, i, np, lc, lat, total, lc, (int64_t)hw, nz, &so, err))) goto done;
+        if (st.inpaint && uin == lc) blend(sch, i, nsteps, &st, total, per, hw, lat, out);
         cdf_step_info si = {i, nsteps, (int64_t)t, lat, np, nz, total, lc, lc, h, w, 0, 1, NULL};
         if ((s = cdf_pipeline_report_step(o, &si, err))) goto done;
     }
@@ -255,15 +408,18 @@ done:
     cdf_free(noise);
     cdf_free(z);
     cdf_free(img);
+    start_free(&st);
     cdf_scheduler_free(sch);
     if (o->work_gflop) *o->work_gflop = ex.gemm_flops * 1e-9;
     cdf_exec_release(&ex);
     return s;
 }
 
-static const cdf_pipeline_class k_sd_classes[] = {{"StableDiffusionPipeline", CDF_PIPELINE_SD}};
+static const cdf_pipeline_class k_sd_classes[] = {{"StableDiffusionPipeline", CDF_PIPELINE_SD},
+                                                  {"StableDiffusionImg2ImgPipeline", CDF_PIPELINE_SD},
+                                                  {"StableDiffusionInpaintPipeline", CDF_PIPELINE_SD}};
 
 const cdf_pipeline_family cdf_family_sd = {
-    "Stable Diffusion", k_sd_classes, 1, sd_load, sd_run, sd_free, sd_weights_hash, sd_default_size,
+    "Stable Diffusion", k_sd_classes, 3, sd_load, sd_run, sd_free, sd_weights_hash, sd_default_size,
     cdf_pipeline_prompt_batch,
 };

@@ -542,6 +542,8 @@ static cdf_status check_options(const cdf_generate_options *o, size_t ngens, con
     TRY(cdf_pipeline_check_prompts(o, ngens, err));
     if (o->num_negative_prompts)
         return cdf_error_set(err, CDF_ERR_ARG, "UnCLIPPipeline takes no negative prompt (its unconditional prompt is \"\")");
+    if (o->init_image || o->strength >= 0.0)
+        return cdf_error_set(err, CDF_ERR_ARG, "UnCLIPPipeline takes no init_image or strength");
     if (o->scheduler || o->scheduler_config || o->use_karras_sigmas >= 0)
         return cdf_error_set(err, CDF_ERR_ARG, "UnCLIPPipeline runs its folder's three UnCLIPSchedulers: no scheduler swap");
     static const char *const names[N_SCHED] = {"prior_num_inference_steps", "decoder_num_inference_steps",

@@ -91,6 +91,9 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
                              "variance)",
                              uc->out_channels, c);
     if (o->eta < 0.0) return cdf_error_set(err, CDF_ERR_ARG, "eta must be >= 0 (got %g)", o->eta);
+    if (o->init_image || o->strength >= 0.0)
+        return cdf_error_set(err, CDF_ERR_ARG, "%s takes no init_image or strength (Stable Diffusion only)",
+                             p->class_name);
     if (o->scheduler) return cdf_error_set(err, CDF_ERR_ARG, "%s takes the folder's scheduler; no scheduler swap", p->class_name);
     size_t n = (size_t)batch * c * h * w, nm = (size_t)batch * uc->out_channels * h * w;
     cdf_exec ex;

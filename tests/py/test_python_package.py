@@ -297,6 +297,99 @@ def sd_arguments(pipe):
     pipe.scheduler = pipe._folder_scheduler
 
 
+def replay_streams(seeds, streams):
+    """numpy generators after the draws a case's generator_streams list
+    ("site [1, 4, 8, 8]" or "... x8"): the states mindone leaves."""
+    out = []
+    for seed, stream in zip(seeds, streams):
+        g = pcg(seed)
+        for entry in stream:
+            shape_txt = entry[entry.index("[") + 1:entry.index("]")]
+            tail = entry.rsplit("]", 1)[1].strip()
+            count = int(tail[1:]) if tail.startswith("x") else 1
+            for _ in range(count):
+                g.standard_normal(tuple(int(v) for v in shape_txt.split(",")))
+        out.append(state(g))
+    return out
+
+
+def img2img_cases():
+    """StableDiffusionImg2ImgPipeline on golden cases: a generator list with num_images_per_prompt, one
+    generator for a batch, Euler ancestral's step draws, a non-square picture."""
+    if not HAVE_PIL:
+        print("note: PIL is not installed; image-to-image from PIL pictures not checked")
+        return
+    import PIL.Image
+    root = os.path.join(DATA, "sd_img2img")
+    pipe = cdiffusers.StableDiffusionImg2ImgPipeline.from_pretrained(os.path.join(DATA, "sd", "pipelines",
+                                                                                  "tiny-sd15-a"))
+    pipe.set_progress_bar_config(disable=True)
+    folder = pipe.scheduler
+    for name in ("i2i_gen4_seeds0to3_nipp4", "i2i_single_gen_batch2", "i2i_eulera_default_strength",
+                 "i2i_ddim_eta0.5_h64w96"):
+        d = os.path.join(root, "cases", name)
+        c = json.load(open(os.path.join(d, "case.json")))
+        call = c["call"]
+        sch = call["scheduler"]
+        pipe.scheduler = getattr(cdiffusers, sch["class"]).from_config(folder.config, **sch["from_config_overrides"])
+        g = call["generator"]
+        seeds = g["seeds"] if g["list"] else [g["seeds"]]
+        gens = [pcg(x) for x in seeds]
+        image = PIL.Image.open(os.path.join(d, call["init_image"]))
+        out = pipe(call["prompt"], image=image, generator=gens if g["list"] else gens[0], **call["kwargs"]).images
+        a = c["arrays"]["image"]
+        want = np.fromfile(os.path.join(d, a["file"]), np.float32).reshape(a["shape"])
+        tol = c["suggested_tolerance"]["image"]["atol"]
+        err = float(np.abs(out - want).max()) if out.shape == want.shape else float("inf")
+        check(err <= tol, "img2img %s: image within %g (max error %.3g)" % (name, tol, err))
+        check([state(x) for x in gens] == replay_streams(seeds, c["generator_streams"]),
+              "img2img %s: generator states equal mindone's (encoder sample, noise, steps)" % name)
+    pipe.scheduler = folder
+    # inpainting: the 9-channel inpainting UNet and a regular UNet's blend, generators drawn as diffusers does
+    for name in ("inpaint9_s0.6_soft_negative_gen2", "inpaint4_blend_pndm_s0.75_rect"):
+        d = os.path.join(root, "cases", name)
+        c = json.load(open(os.path.join(d, "case.json")))
+        call = c["call"]
+        ip = cdiffusers.StableDiffusionInpaintPipeline.from_pretrained(os.path.normpath(os.path.join(root,
+                                                                                                     call["pipeline"])))
+        ip.set_progress_bar_config(disable=True)
+        sch = call["scheduler"]
+        ip.scheduler = getattr(cdiffusers, sch["class"]).from_config(ip.scheduler.config, **sch["from_config_overrides"])
+        g = call["generator"]
+        seeds = g["seeds"] if g["list"] else [g["seeds"]]
+        gens = [pcg(x) for x in seeds]
+        out = ip(call["prompt"], image=PIL.Image.open(os.path.join(d, call["init_image"])),
+                 mask_image=PIL.Image.open(os.path.join(d, call["mask_image"])),
+                 generator=gens if g["list"] else gens[0], **dict(call["kwargs"], **call["reference_extra_kwargs"])).images
+        a = c["arrays"]["image"]
+        want = np.fromfile(os.path.join(d, a["file"]), np.float32).reshape(a["shape"])
+        tol = c["suggested_tolerance"]["image"]["atol"]
+        err = float(np.abs(out - want).max()) if out.shape == want.shape else float("inf")
+        check(err <= tol, "inpaint %s: image within %g (max error %.3g)" % (name, tol, err))
+        check([state(x) for x in gens] == replay_streams(seeds, c["generator_streams"]),
+              "inpaint %s: generator states equal mindone's (encoder samples from generator 0)" % name)
+        ip.close()
+    arr = np.asarray(PIL.Image.open(os.path.join(root, "cases", "i2i_pndm_s0.75", "init.png")))
+    ip = cdiffusers.StableDiffusionInpaintPipeline.from_pretrained(os.path.join(DATA, "sd", "pipelines", "tiny-sd15-a"))
+    raises(ValueError, lambda: ip("a cat", image=arr, mask_image=np.zeros((32, 32), np.uint8), generator=pcg(1)),
+           "inpaint: a mask of another size", "mask_image")
+    raises(ValueError, lambda: ip("a cat", image=arr, generator=pcg(1)), "inpaint without a mask", "mask_image")
+    raises(ValueError, lambda: ip("a cat", image=arr, mask_image=np.zeros((64, 64), np.uint8), padding_mask_crop=8),
+           "inpaint padding_mask_crop", "not supported")
+    ip.close()
+    a = pipe("a cat", image=arr, strength=0.5, num_inference_steps=4, output_type="np", generator=pcg(1)).images
+    b = pipe("a cat", image=PIL.Image.fromarray(arr), strength=0.5, num_inference_steps=4, output_type="np",
+             generator=pcg(1)).images
+    check(np.array_equal(a, b), "img2img: a uint8 array and the PIL picture give the same bytes")
+    raises(ValueError, lambda: pipe("a cat", image=PIL.Image.fromarray(arr).convert("L"), generator=pcg(1)),
+           "img2img: an L picture", "convert")
+    raises(ValueError, lambda: pipe("a cat", generator=pcg(1)), "img2img without image", "image is required")
+    raises(TypeError, lambda: pipe("a cat", image=arr.astype(np.float32), generator=pcg(1)), "img2img float image")
+    raises(ValueError, lambda: pipe("a cat", image=arr, strength=1.5, generator=pcg(1)), "img2img strength 1.5",
+           "strength")
+    raises(TypeError, lambda: pipe("a cat", image=arr, height=64), "img2img height=", "height")
+
+
 def generator_kinds(pipe):
     """RandomState and torch generators, through utils.randn_tensor and a pipeline call."""
     rs = np.random.RandomState(7)
@@ -357,6 +450,9 @@ def interrupt_and_leaks():
     pipe = DDPMPipeline.from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
     g = pcg(0)
+    # as at a terminal: a shell that starts this in the background (no job control) leaves SIGINT ignored, and
+    # the package then leaves it so
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -479,6 +575,7 @@ def main():
     pipe = sd_cases()
     sd_arguments(pipe)
     generator_kinds(pipe)
+    img2img_cases()
     interrupt_and_leaks()
     loading()
     print("%d passed, %d failed" % (len(passes), len(failures)))
