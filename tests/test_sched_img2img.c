@@ -28,43 +28,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* JSON text with Python's -Infinity / Infinity / NaN turned into strings cJSON can read. */
-static cJSON *parse_py(const char *text) {
-    size_t n = strlen(text);
-    char *fixed = malloc(n * 2 + 1);
-    assert_non_null(fixed);
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        if (strncmp(text + i, "-Infinity", 9) == 0) {
-            memcpy(fixed + j, "\"-Infinity\"", 11);
-            j += 11;
-            i += 9;
-        } else if (strncmp(text + i, "Infinity", 8) == 0) {
-            memcpy(fixed + j, "\"Infinity\"", 10);
-            j += 10;
-            i += 8;
-        } else if (strncmp(text + i, "NaN", 3) == 0) {
-            memcpy(fixed + j, "\"NaN\"", 5);
-            j += 5;
-            i += 3;
-        } else {
-            fixed[j++] = text[i++];
-        }
-    }
-    fixed[j] = 0;
-    cJSON *r = cJSON_Parse(fixed);
-    free(fixed);
-    return r;
-}
-
-static cJSON *load_json_py(const char *path) {
-    char *text = tu_read_text(path);
-    if (!text) return NULL;
-    cJSON *r = parse_py(text);
-    free(text);
-    return r;
-}
-
 static const cJSON *item(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!v) fail_msg("missing key '%s'", k);
@@ -106,7 +69,7 @@ static int g_add_noise, g_pure, g_blend, g_step_noise;
 static double g_max_init, g_max_step1;
 
 static void run_case(const char *name, const char *dir) {
-    cJSON *cj = load_json_py(tu_data("sd_img2img/%s/case.json", dir));
+    cJSON *cj = tu_load_py_json(tu_data("sd_img2img/%s/case.json", dir));
     if (!cj) fail_msg("%s: cannot read case.json", name);
     const cJSON *call = item(cj, "call"), *sc = item(call, "scheduler"), *res = item(call, "resolved");
     const int inpaint = strcmp(item(call, "pipeline_class")->valuestring, "StableDiffusionInpaintPipeline") == 0;
@@ -333,7 +296,7 @@ static void run_case(const char *name, const char *dir) {
 
 static void test_golden_cases(void **state) {
     (void)state;
-    cJSON *man = load_json_py(tu_data("sd_img2img/manifest.json"));
+    cJSON *man = tu_load_py_json(tu_data("sd_img2img/manifest.json"));
     assert_non_null(man);
     int n = 0;
     const cJSON *c;
@@ -829,9 +792,9 @@ static float *ref_array(const cJSON *c, const char *key, size_t want) {
 
 static void test_python_reference(void **state) {
     (void)state;
-    cJSON *man = load_json_py(tu_data("sched_img2img/manifest.json"));
+    cJSON *man = tu_load_py_json(tu_data("sched_img2img/manifest.json"));
     assert_non_null(man);
-    cJSON *root = load_json_py(tu_data("sd/pipelines/tiny-sd15-a/scheduler/scheduler_config.json"));
+    cJSON *root = tu_load_py_json(tu_data("sd/pipelines/tiny-sd15-a/scheduler/scheduler_config.json"));
     assert_non_null(root);
     const cJSON *shape = item(man, "shape");
     const int B = cJSON_GetArrayItem(shape, 0)->valueint, C = cJSON_GetArrayItem(shape, 1)->valueint;

@@ -15,47 +15,6 @@
 #include "testutil.h"
 #include "schedulers/scheduler.h"
 
-/* case.json with Python's -Infinity turned into a string cJSON can read. */
-static cJSON *load_json_py(const char *path) {
-    char *text = tu_read_text(path);
-    if (!text) return NULL;
-    size_t n = strlen(text);
-    char *fixed = malloc(n * 2 + 1);
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        if (strncmp(text + i, "-Infinity", 9) == 0) {
-            memcpy(fixed + j, "\"-Infinity\"", 11);
-            j += 11;
-            i += 9;
-        } else {
-            fixed[j++] = text[i++];
-        }
-    }
-    fixed[j] = 0;
-    cJSON *root = cJSON_Parse(fixed);
-    free(fixed);
-    free(text);
-    return root;
-}
-
-static cJSON *parse_py_text(const char *js) {
-    size_t n = strlen(js);
-    char *fixed = malloc(n * 2 + 1);
-    size_t j = 0;
-    for (size_t i = 0; i < n;) {
-        if (strncmp(js + i, "-Infinity", 9) == 0) {
-            memcpy(fixed + j, "\"-Infinity\"", 11);
-            j += 11;
-            i += 9;
-        } else {
-            fixed[j++] = js[i++];
-        }
-    }
-    fixed[j] = 0;
-    cJSON *r = cJSON_Parse(fixed);
-    free(fixed);
-    return r;
-}
 
 static const cJSON *item(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -90,7 +49,7 @@ static long ulp_diff(float a, float b) {
 static void assert_config(const cdf_sched_config *cfg, const cJSON *want, const char *what) {
     char *js = cdf_sched_config_to_json(cfg);
     assert_non_null(js);
-    cJSON *got = parse_py_text(js);
+    cJSON *got = tu_parse_py_json(js);
     if (!got) fail_msg("%s: unparsable config %s", what, js);
     const cJSON *it;
     cJSON_ArrayForEach(it, want) {
@@ -116,11 +75,11 @@ static long g_max_ulp = 0;
 static int g_n_sigmas, g_n_step_noise;
 
 static void run_case(const char *name, const char *dir) {
-    cJSON *cj = load_json_py(tu_data("sd/%s/case.json", dir));
+    cJSON *cj = tu_load_py_json(tu_data("sd/%s/case.json", dir));
     assert_non_null(cj);
     const cJSON *call = item(cj, "call"), *sc = item(call, "scheduler"), *res = item(call, "resolved");
     /* 1. config: SD-1.5 PNDM config -> class.from_config(config, **overrides) */
-    cJSON *root = load_json_py(tu_data("sd/%s/scheduler/scheduler_config.json", item(call, "pipeline")->valuestring));
+    cJSON *root = tu_load_py_json(tu_data("sd/%s/scheduler/scheduler_config.json", item(call, "pipeline")->valuestring));
     assert_non_null(root);
     cdf_sched_config cfg;
     cdf_error err = {0};

@@ -18,7 +18,8 @@
 #define CMD "bench"
 
 static void help(void) {
-    printf("usage: cdiffusers bench MODEL_DIR --what unet|vae|text|pipeline [--batch B] [--height H --width W]\n"
+    printf("usage: cdiffusers bench MODEL_DIR --what unet|vae|vae-encode|text|pipeline [--batch B]\n"
+           "                        [--height H --width W]\n"
            "                        [--steps N] [--reps N] [--threads T] [--precision fp32|bf16] [--prompt TEXT]\n"
            "\n"
            "Times one part of a diffusers folder: one untimed warm-up call, then --reps timed calls\n"
@@ -28,12 +29,15 @@ static void help(void) {
            "gflop is the matrix-product work of the call (2*m*n*k over every GEMM and convolution,\n"
            "a Winograd convolution counted as the direct product it replaces),\n"
            "gflops that work per second; peak_rss_mib the process's peak resident memory so far;\n"
-           "height/width the input's spatial size (latents for a UNet or VAE, the image for a pipeline).\n"
+           "height/width the input's spatial size (latents for a UNet or VAE decode, the image for a VAE\n"
+           "encode or a pipeline).\n"
            "\n"
            "  --what unet      one UNet forward at timestep 500 on seeded noise: UNet2DModel, or\n"
            "                   UNet2DConditionModel with a seeded 77-token context (batch 2 is one\n"
            "                   classifier-free guidance step)\n"
            "  --what vae       one VAE decode of seeded latents\n"
+           "  --what vae-encode one VAE encode (encoder and quant_conv: the latent distribution's\n"
+           "                   moments) of a seeded picture, as image-to-image and inpainting run it\n"
            "  --what text      the text encoder on --batch copies of the tokenized --prompt\n"
            "  --what pipeline  one generate call, seed 0: --steps (default 20; UnCLIP: each of its\n"
            "                   three stages), --batch images, --prompt for Stable Diffusion and UnCLIP\n"
@@ -72,6 +76,7 @@ typedef struct bench {
     cdf_unet2d *unet;
     cdf_unet2d_cond *cunet;
     cdf_vae *vae;
+    int encode;                     /* --what vae-encode: vae runs the encoder */
     cdf_clip_text *text;
     cdf_pipeline *pipe;
     float *x, *ctx, *y; /* inputs and output of one call */
@@ -142,6 +147,16 @@ static cdf_status setup(bench *b) {
         b->x = seeded(b, (size_t)b->batch * cdf_vae_latent_channels(b->vae) * b->h * b->w, "1");
         b->ctx = malloc(1);
         b->y = malloc(sizeof(float) * (size_t)b->batch * cdf_vae_out_channels(b->vae) * b->h * f * b->w * f);
+    } else if (!strcmp(b->what, "vae-encode")) {
+        snprintf(sub, sizeof sub, "%s/vae", b->dir);
+        if (cdf_vae_load(sub, NULL, &b->vae, &b->err)) return b->err.status;
+        int f = cdf_vae_scale_factor(b->vae);
+        b->encode = 1;
+        b->h = b->height ? b->height : 512;
+        b->w = b->width ? b->width : 512;
+        b->x = seeded(b, (size_t)b->batch * cdf_vae_in_channels(b->vae) * b->h * b->w, "1");
+        b->ctx = malloc(1);
+        b->y = malloc(sizeof(float) * (size_t)b->batch * 2 * cdf_vae_latent_channels(b->vae) * (b->h / f) * (b->w / f));
     } else if (!strcmp(b->what, "text")) {
         cdf_clip_tokenizer *tok = NULL;
         snprintf(sub, sizeof sub, "%s/tokenizer", b->dir);
@@ -178,6 +193,8 @@ static cdf_status call(bench *b) {
         s = cdf_unet2d_cond_forward(&b->ex, b->cunet, b->x, b->batch, b->h, b->w, 500.0, b->ctx, b->seq, b->y);
     } else if (b->unet) {
         s = cdf_unet2d_forward(&b->ex, b->unet, b->x, b->batch, b->h, b->w, 500, b->y);
+    } else if (b->vae && b->encode) {
+        s = cdf_vae_encode(&b->ex, b->vae, b->x, b->batch, b->h, b->w, b->y);
     } else if (b->vae) {
         s = cdf_vae_decode(&b->ex, b->vae, b->x, b->batch, b->h, b->w, b->y);
     } else if (b->text) {
@@ -281,8 +298,9 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!b.dir) cli_usage_error(CMD, "MODEL_DIR is required");
     if (!b.what ||
-        (strcmp(b.what, "unet") && strcmp(b.what, "vae") && strcmp(b.what, "text") && strcmp(b.what, "pipeline")))
-        cli_usage_error(CMD, "--what must be unet, vae, text or pipeline");
+        (strcmp(b.what, "unet") && strcmp(b.what, "vae") && strcmp(b.what, "vae-encode") && strcmp(b.what, "text") &&
+         strcmp(b.what, "pipeline")))
+        cli_usage_error(CMD, "--what must be unet, vae, vae-encode, text or pipeline");
     if ((b.height && b.height % 8) || (b.width && b.width % 8))
         cli_usage_error(CMD, "--height and --width must be multiples of 8");
     cdf_exec_init(&b.ex, b.threads, &b.err);

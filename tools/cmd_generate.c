@@ -1,4 +1,5 @@
-/* cdiffusers generate: DDPM/DDIM and Stable Diffusion pipelines. */
+/* cdiffusers generate: DDPM/DDIM/PNDM, Stable Diffusion (text-to-image, image-to-image,
+ * inpainting) and UnCLIP pipelines. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +11,8 @@ static void help(void) {
     printf("usage: cdiffusers generate MODEL_DIR [options]\n"
            "\n"
            "Runs the model folder's pipeline (model_index.json: DDPMPipeline, DDIMPipeline,\n"
-           "StableDiffusionPipeline or UnCLIPPipeline) exactly as diffusers does, with numpy\nGenerator(PCG64) noise as in "
+           "PNDMPipeline, StableDiffusionPipeline and its Img2Img and Inpaint classes, or\n"
+           "UnCLIPPipeline) exactly as diffusers does, with numpy\nGenerator(PCG64) noise as in "
            "mindone's reproducible pipelines, and prints abs_sum: np.abs(image).sum().\n"
            "\n%s"
            "output:\n"

@@ -35,9 +35,10 @@ int gp_option(gen_params *p, cli_args *a) {
         if (!strcmp(v, "auto")) p->pipeline = CDF_PIPELINE_AUTO;
         else if (!strcmp(v, "ddpm")) p->pipeline = CDF_PIPELINE_DDPM;
         else if (!strcmp(v, "ddim")) p->pipeline = CDF_PIPELINE_DDIM;
+        else if (!strcmp(v, "pndm")) p->pipeline = CDF_PIPELINE_PNDM;
         else if (!strcmp(v, "sd")) p->pipeline = CDF_PIPELINE_SD;
         else if (!strcmp(v, "unclip")) p->pipeline = CDF_PIPELINE_UNCLIP;
-        else cli_usage_error(cmd, "--pipeline must be auto, ddpm, ddim, sd or unclip (got '%s')", v);
+        else cli_usage_error(cmd, "--pipeline must be auto, ddpm, ddim, pndm, sd or unclip (got '%s')", v);
     } else if (!strcmp(n, "steps")) {
         p->set |= GP_SET_STEPS;
         p->steps = (int)cli_parse_int(cmd, "--steps", cli_value(a), 1, 1000000);
@@ -174,9 +175,9 @@ void gp_override(gen_params *d, const gen_params *s) {
 
 const char *gp_help(void) {
     return "generation options:\n"
-           "  --pipeline auto|ddpm|ddim|sd|unclip   pipeline class (auto: model_index.json); ddim converts\n"
-           "                             the folder's scheduler with DDIMScheduler.from_config\n"
-           "  --steps N                  num_inference_steps (default: ddpm 1000, ddim 50, sd 50)\n"
+           "  --pipeline auto|ddpm|ddim|pndm|sd|unclip   pipeline class (auto: model_index.json); ddim and\n"
+           "                             pndm convert the folder's scheduler with X.from_config\n"
+           "  --steps N                  num_inference_steps (default: ddpm 1000, ddim, pndm and sd 50)\n"
            "  --seed S                   one seed: one generator for the whole batch; one seed per image: one\n"
            "                             generator each; none: a seed from the OS is printed.  S is a\n"
            "                             non-negative integer of any size, or [a,b,...]\n"
@@ -426,6 +427,7 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
     }
     if (!strcmp(pipe, "DDPMPipeline")) p->pipeline = CDF_PIPELINE_DDPM;
     else if (!strcmp(pipe, "DDIMPipeline")) p->pipeline = CDF_PIPELINE_DDIM;
+    else if (!strcmp(pipe, "PNDMPipeline")) p->pipeline = CDF_PIPELINE_PNDM;
     else if (!strcmp(pipe, "StableDiffusionPipeline")) p->pipeline = CDF_PIPELINE_SD;
     else if (is_unclip) p->pipeline = CDF_PIPELINE_UNCLIP;
     else {

@@ -198,7 +198,7 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     cdf_pipeline *pipe = NULL;
     if (cdf_pipeline_load(p->model, &lo, &pipe, &err)) cli_fail(cmd, &err);
     cdf_pipeline_kind kind = cdf_pipeline_get_kind(pipe);
-    int sd = kind == CDF_PIPELINE_SD;
+
     check_kind_options(cmd, p, kind);
     cdf_generate_options o;
     gp_to_options(p, &o);
@@ -278,7 +278,7 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     if (oo->out && !cli_has_ext(oo->out, ".png")) {
         if (cdf_npy_write(oo->out, &img, &err)) cli_fail(cmd, &err);
     } else if (oo->out) {
-        if (!o.num_inference_steps) o.num_inference_steps = sd ? 50 : (kind == CDF_PIPELINE_DDIM ? 50 : 1000);
+        if (!o.num_inference_steps) o.num_inference_steps = kind == CDF_PIPELINE_DDPM ? 1000 : 50;
         /* UnCLIPPipeline's defaults, recorded as the run used them */
         if (!o.prior_num_inference_steps) o.prior_num_inference_steps = 25;
         if (!o.decoder_num_inference_steps) o.decoder_num_inference_steps = 25;

@@ -2,13 +2,14 @@
 # cdiffusers beside PyTorch/diffusers on the full-size SD-1.5 architecture, alternated in one run, so
 # that the figure is a ratio taken on one machine at one time (not a test).
 #
-#   bench/sd/vs_torch.sh [--rounds N] [--reps N] [--threads T] [--what "unet vae"] [--precision P]
+#   bench/sd/vs_torch.sh [--rounds N] [--reps N] [--threads T] [--what "unet vae vae-encode"] [--precision P]
 #
 # Per round and stage, two processes one after the other (the side that goes first alternates):
-#   `cdiffusers bench $SD_MODEL --what unet|vae` (one untimed warm-up, then --reps timed calls), and
-#   the Python reference's peers/bench_torch.py unet_b2|vae_decode (the same: warm-up, then reps; fp32).
+#   `cdiffusers bench $SD_MODEL --what unet|vae|vae-encode` (one untimed warm-up, then --reps timed
+#   calls), and the Python reference's peers/bench_torch.py unet_b2|vae_decode, or torch_vae_encode.py
+#   here for vae-encode (the same: warm-up, then reps; fp32).
 # unet: one classifier-free-guidance UNet forward, batch 2, 64x64 latents, 77-token context;
-# vae: one decode 64x64 -> 512x512.  Prints the CPU model, one JSON line per process, then per stage
+# vae: one decode 64x64 -> 512x512; vae-encode: one encode 512x512 -> the 64x64 latent moments.  Prints the CPU model, one JSON line per process, then per stage
 # the median seconds of each side per round and their ratio (cdiffusers / PyTorch).
 # Env: SD_MODEL (the synthetic model bench/sd/run.sh makes; made here if absent), BUILD (default build),
 #   REFERENCE (the Python reference folder, default ../shared/reference beside the repository),
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --what) WHAT=$2; shift 2 ;;
     --precision) PRECISION=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vs_torch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,7 +59,9 @@ print(json.dumps({"side":"cdiffusers","stage":sys.argv[1],"round":int(sys.argv[2
 }
 theirs() { # stage round
   local case=unet_b2; [ "$1" = vae ] && case=vae_decode
-  "$PY" "$REFERENCE/peers/bench_torch.py" "$TMP/models" $case "$REPS" 2>>"$LOG" | tail -1 | "$PY" -c 'import json,sys
+  local peer=("$REFERENCE/peers/bench_torch.py" "$TMP/models" "$case" "$REPS")
+  [ "$1" = vae-encode ] && peer=("$HERE/torch_vae_encode.py" "$TMP/models" "$REPS")
+  "$PY" "${peer[@]}" 2>>"$LOG" | tail -1 | "$PY" -c 'import json,sys
 r=json.loads(sys.stdin.read()); print(json.dumps({"side":"torch","stage":sys.argv[1],"round":int(sys.argv[2]),
  "median":r["median"],"reps":r["reps"],"foreign_cpu_s":r.get("foreign_cpu_s")}))' "$1" "$2"
 }
@@ -76,6 +79,6 @@ for x in rows:
     by[(x["stage"], x["round"])][x["side"]] = x["median"]
 for (stage, rnd), v in sorted(by.items()):
     if "cdiffusers" in v and "torch" in v:
-        print(f"{stage:5s} round {rnd}: cdiffusers {v['cdiffusers']:.2f} s, PyTorch {v['torch']:.2f} s, "
+        print(f"{stage:10s} round {rnd}: cdiffusers {v['cdiffusers']:.2f} s, PyTorch {v['torch']:.2f} s, "
               f"ratio {v['cdiffusers'] / v['torch']:.2f}")
 PY

@@ -1,5 +1,5 @@
 /* Pipelines as diffusers 0.32 runs them, with mindone's numpy-Generator
- * noise: DDPMPipeline and DDIMPipeline on UNet2DModel folders,
+ * noise: DDPMPipeline, DDIMPipeline and PNDMPipeline on UNet2DModel folders,
  * StableDiffusionPipeline (SD 1.x / 2.x) for text-to-image, image-to-image
  * (StableDiffusionImg2ImgPipeline) and inpainting
  * (StableDiffusionInpaintPipeline), and UnCLIPPipeline (Karlo: prior,
@@ -19,7 +19,8 @@ typedef enum cdf_pipeline_kind {
     CDF_PIPELINE_DDPM = 1, /* DDPMPipeline: the folder's scheduler as it is */
     CDF_PIPELINE_DDIM = 2, /* DDIMPipeline: DDIMScheduler.from_config(folder's scheduler) */
     CDF_PIPELINE_SD = 3,   /* StableDiffusionPipeline */
-    CDF_PIPELINE_UNCLIP = 4 /* UnCLIPPipeline */
+    CDF_PIPELINE_UNCLIP = 4, /* UnCLIPPipeline */
+    CDF_PIPELINE_PNDM = 5  /* PNDMPipeline: PNDMScheduler.from_config(folder's scheduler) on a UNet2DModel */
 } cdf_pipeline_kind;
 
 typedef enum cdf_output_type {
@@ -84,7 +85,7 @@ typedef int (*cdf_dump_fn)(const char *name, const cdf_tensor *t, void *user);
 
 typedef struct cdf_generate_options {
     int batch_size;               /* >= 1 */
-    int num_inference_steps;      /* 0: pipeline default (DDPM 1000, DDIM 50) */
+    int num_inference_steps;      /* 0: pipeline default (DDPM 1000, DDIM and PNDM 50) */
     double eta;                   /* DDIMPipeline and SD with DDIMScheduler (default 0.0); DDPMPipeline steps
                                      without it (eta 0), as diffusers' DDPMPipeline does */
     int use_clipped_model_output; /* DDIMPipeline: -1 None (default), 0 False, 1 True */
@@ -109,9 +110,9 @@ typedef struct cdf_generate_options {
     const char *scheduler_config; /* NULL: the folder's scheduler; else a scheduler config as JSON text (an object
                                      with "_class_name", such as cdf_scheduler_config_from makes) the run uses in
                                      its place: pipe.scheduler = X.from_config(...).  scheduler and
-                                     use_karras_sigmas then apply to it.  DDPMPipeline takes DDPMScheduler or
-                                     DDIMScheduler (stepped with eta 0), DDIMPipeline DDIMScheduler, SD every
-                                     class but UnCLIPScheduler is already supported; UnCLIP none. */
+                                     use_karras_sigmas then apply to it.  DDPMPipeline and PNDMPipeline take
+                                     DDPMScheduler, DDIMScheduler (stepped with eta 0) or PNDMScheduler,
+                                     DDIMPipeline DDIMScheduler, SD every class; UnCLIP none. */
     /* UnCLIP only (prompts, num_images_per_prompt as for SD; guidance_scale,
      * num_inference_steps, height/width and the scheduler options do not apply): */
     int prior_num_inference_steps;     /* 0: 25; at least 2 */

@@ -12,7 +12,7 @@ output_type="pil" and make_image_grid).  docs/PYTHON.md has the guide's
 examples and what differs from diffusers."""
 from . import schedulers, utils
 from ._lib import ArgumentError, CdiffusersError, FileError, lib as _clib
-from .pipelines import (BaseOutput, DDIMPipeline, DDPMPipeline, DiffusionPipeline, ImagePipelineOutput,
+from .pipelines import (BaseOutput, DDIMPipeline, DDPMPipeline, DiffusionPipeline, ImagePipelineOutput, PNDMPipeline,
                         StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionPipeline,
                         StableDiffusionPipelineOutput, UnCLIPPipeline, _settings)
 from .schedulers import *  # noqa: F401,F403 - the scheduler classes

@@ -324,7 +324,7 @@ class DiffusionPipeline:
     def _kind_checks_list(self):
         """A list of one generator for a larger batch: DDPMPipeline draws the
         batch from it; the other pipelines reject it, as diffusers does."""
-        return self._class_name != "DDPMPipeline"
+        return self._class_name not in ("DDPMPipeline", "PNDMPipeline")
 
     def __call__(self, *args, **kwargs):
         cls = _PIPELINES.get(self._class_name)
@@ -421,6 +421,19 @@ class DDIMPipeline(DiffusionPipeline):
                          ImagePipelineOutput, batch_size=batch_size, eta=_float(eta, "eta"),
                          num_inference_steps=_int(num_inference_steps, "num_inference_steps", 1),
                          use_clipped_model_output=clipped)
+
+
+class PNDMPipeline(DiffusionPipeline):
+    """diffusers' PNDMPipeline: PNDMScheduler.from_config(the folder's scheduler) on a UNet2DModel."""
+    _kind = _lib.PIPELINE_PNDM
+
+    def __call__(self, batch_size=1, num_inference_steps=50, generator=None, output_type="pil", return_dict=True,
+                 **kwargs):
+        for k in kwargs:
+            raise TypeError("PNDMPipeline.__call__() got an unexpected keyword argument '%s'" % k)
+        return self._run(generator, output_type, return_dict, _int(batch_size, "batch_size", 1),
+                         ImagePipelineOutput, batch_size=batch_size,
+                         num_inference_steps=_int(num_inference_steps, "num_inference_steps", 1))
 
 
 _SD_UNSUPPORTED = ("timesteps", "sigmas", "latents", "prompt_embeds", "negative_prompt_embeds", "ip_adapter_image",
@@ -581,7 +594,7 @@ class UnCLIPPipeline(DiffusionPipeline):
                          decoder_guidance_scale=_float(decoder_guidance_scale, "decoder_guidance_scale"))
 
 
-_PIPELINES = {c.__name__: c for c in (DDPMPipeline, DDIMPipeline, StableDiffusionPipeline,
+_PIPELINES = {c.__name__: c for c in (DDPMPipeline, DDIMPipeline, PNDMPipeline, StableDiffusionPipeline,
                                       StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline,
                                       UnCLIPPipeline)}
 

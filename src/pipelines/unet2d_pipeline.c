@@ -1,4 +1,4 @@
-/* DDPMPipeline / DDIMPipeline (diffusers 0.32) over a UNet2DModel folder. */
+/* DDPMPipeline / DDIMPipeline / PNDMPipeline (diffusers 0.32) over a UNet2DModel folder. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,7 +8,7 @@
 
 /* The family's own state, read-only after load. */
 typedef struct unet2d_state {
-    cdf_sched_config sched;       /* the folder's scheduler (DDIMPipeline: converted to DDIMScheduler) */
+    cdf_sched_config sched;       /* the folder's scheduler (DDIMPipeline / PNDMPipeline: converted to their class) */
     cdf_unet2d *unet;
 } unet2d_state;
 
@@ -29,22 +29,26 @@ static cdf_status unet2d_load(cdf_pipeline *p, const char *dir, const cJSON *idx
     if (strcmp(ucls, "UNet2DModel") != 0)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: unet class \"%s\" is not supported by %s (UNet2DModel)",
                              idx_path, ucls, p->class_name);
-    if (strcmp(scls, "DDPMScheduler") != 0 && strcmp(scls, "DDIMScheduler") != 0)
+    if (strcmp(scls, "DDPMScheduler") != 0 && strcmp(scls, "DDIMScheduler") != 0 && strcmp(scls, "PNDMScheduler") != 0)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
-                             "%s: scheduler class \"%s\" is not supported by %s (DDPMScheduler, DDIMScheduler)",
+                             "%s: scheduler class \"%s\" is not supported by %s (DDPMScheduler, DDIMScheduler, "
+                             "PNDMScheduler)",
                              idx_path, scls, p->class_name);
     unet2d_state *st = cdf_calloc(1, sizeof *st);
     if (!st) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
     p->state = st;
-    if ((s = cdf_pipeline_load_scheduler(dir, "scheduler", p->kind == CDF_PIPELINE_DDIM ? CDF_SCHED_DDIM : -1,
-                                         &st->sched, &p->sched_json, err)))
-        return s;
+    /* DDIMPipeline and PNDMPipeline convert the folder's scheduler to their class in __init__ */
+    const int convert = p->kind == CDF_PIPELINE_DDIM ? CDF_SCHED_DDIM : p->kind == CDF_PIPELINE_PNDM ? CDF_SCHED_PNDM : -1;
+    if ((s = cdf_pipeline_load_scheduler(dir, "scheduler", convert, &st->sched, &p->sched_json, err))) return s;
     snprintf(p->sched_name, sizeof p->sched_name, "%s", cdf_sched_kind_name(st->sched.kind));
-    if (st->sched.kind != CDF_SCHED_DDPM && st->sched.kind != CDF_SCHED_DDIM)
+    if (st->sched.kind != CDF_SCHED_DDPM && st->sched.kind != CDF_SCHED_DDIM && st->sched.kind != CDF_SCHED_PNDM)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
                              "%s/scheduler/scheduler_config.json: %s is not supported by %s (DDPMScheduler, "
-                             "DDIMScheduler)",
+                             "DDIMScheduler, PNDMScheduler)",
                              dir, cdf_sched_kind_name(st->sched.kind), p->class_name);
+    if (p->kind == CDF_PIPELINE_DDPM && st->sched.kind == CDF_SCHED_PNDM)
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: a PNDMScheduler folder runs as PNDMPipeline, not %s",
+                             idx_path, p->class_name);
     char udir[4096];
     snprintf(udir, sizeof udir, "%s/unet", dir);
     return cdf_unet2d_load(udir, variant, &st->unet, err);
@@ -69,7 +73,7 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
     const unet2d_state *st = p->state;
     const cdf_unet2d_config *uc = &st->unet->cfg;
     int batch = o->batch_size, c = uc->in_channels, h = uc->sample_h, w = uc->sample_w;
-    int steps = o->num_inference_steps ? o->num_inference_steps : (p->kind == CDF_PIPELINE_DDIM ? 50 : 1000);
+    int steps = o->num_inference_steps ? o->num_inference_steps : (p->kind == CDF_PIPELINE_DDPM ? 1000 : 50);
     if (batch < 1) return cdf_error_set(err, CDF_ERR_ARG, "batch_size must be at least 1 (got %d)", batch);
     if (steps < 1) return cdf_error_set(err, CDF_ERR_ARG, "num_inference_steps must be at least 1 (got %d)", steps);
     if (ngens != 1 && ngens != (size_t)batch)
@@ -104,11 +108,15 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
     float *lat = NULL, *mo = NULL, *noise = NULL;
     cdf_status s = cdf_pipeline_make_scheduler(&st->sched, o, 0, steps, &sch, err);
     if (s) goto done;
-    /* a scheduler_config in place of the folder's: DDIMPipeline steps DDIM, DDPMPipeline DDPM or DDIM */
+    /* a scheduler_config in place of the folder's: DDIMPipeline steps DDIM, PNDMPipeline PNDM, DDPMPipeline
+     * DDPM or DDIM (PNDMPipeline and DDPMPipeline call step(model_output, t, image) alike, so either takes the
+     * other's three classes) */
     cdf_sched_kind sk = cdf_scheduler_config(sch)->kind;
-    if (sk != CDF_SCHED_DDIM && (p->kind == CDF_PIPELINE_DDIM || sk != CDF_SCHED_DDPM)) {
+    const int ok = p->kind == CDF_PIPELINE_DDIM ? sk == CDF_SCHED_DDIM
+                                                : sk == CDF_SCHED_DDPM || sk == CDF_SCHED_DDIM || sk == CDF_SCHED_PNDM;
+    if (!ok) {
         s = cdf_error_set(err, CDF_ERR_UNSUPPORTED, "scheduler_config: %s runs %s, not %s", p->class_name,
-                          p->kind == CDF_PIPELINE_DDIM ? "DDIMScheduler" : "DDPMScheduler or DDIMScheduler",
+                          p->kind == CDF_PIPELINE_DDIM ? "DDIMScheduler" : "DDPMScheduler, DDIMScheduler or PNDMScheduler",
                           cdf_sched_kind_name(sk));
         goto done;
     }
@@ -124,7 +132,7 @@ static cdf_status unet2d_run(cdf_pipeline *p, const cdf_generate_options *o, cdf
     if ((s = cdf_pipeline_report_step(o, &info, err))) goto done;
     cdf_sched_step_opts so = {o->eta, o->use_clipped_model_output};
     /* DDPMPipeline calls step(model_output, t, image, generator=...): a DDIMScheduler there steps with eta 0 */
-    if (p->kind == CDF_PIPELINE_DDPM) so.eta = 0.0, so.use_clipped_model_output = -1;
+    if (p->kind != CDF_PIPELINE_DDIM) so.eta = 0.0, so.use_clipped_model_output = -1;
     for (int i = 0; i < nsteps; i++) {
         int64_t t = cdf_scheduler_timestep(sch, i);
         if ((s = cdf_unet2d_forward(&ex, st->unet, lat, batch, h, w, t, mo))) goto done;
@@ -150,9 +158,10 @@ done:
 }
 
 static const cdf_pipeline_class k_unet2d_classes[] = {{"DDPMPipeline", CDF_PIPELINE_DDPM},
-                                                      {"DDIMPipeline", CDF_PIPELINE_DDIM}};
+                                                      {"DDIMPipeline", CDF_PIPELINE_DDIM},
+                                                      {"PNDMPipeline", CDF_PIPELINE_PNDM}};
 
 const cdf_pipeline_family cdf_family_unet2d = {
-    "DDPM/DDIM", k_unet2d_classes, 2, unet2d_load, unet2d_run, unet2d_free, unet2d_weights_hash, unet2d_default_size,
+    "DDPM/DDIM/PNDM", k_unet2d_classes, 3, unet2d_load, unet2d_run, unet2d_free, unet2d_weights_hash, unet2d_default_size,
     unet2d_batch_size,
 };

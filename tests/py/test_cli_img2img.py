@@ -168,6 +168,17 @@ try:
              "--out", os.path.join(tmp, "z.npy")])
     check(p.returncode in (1, 2) and "16-bit" in p.stderr and not os.path.exists(os.path.join(tmp, "z.npy")),
           "a 16-bit picture: an error, one line, no output (%s)" % p.stderr.strip()[:100])
+    # a file that is not a PNG, and a truncated one: one line, no output
+    notpng, trunc = os.path.join(tmp, "not.png"), os.path.join(tmp, "trunc.png")
+    open(notpng, "w").write("not a picture\n")
+    open(trunc, "wb").write(open(os.path.join(cdir, "init.png"), "rb").read()[:300])
+    for bad in (notpng, trunc):
+        out = os.path.join(tmp, "bad.npy")
+        p = run(["generate", model, "--prompt", "a cat", "--steps", "2", "--seed", "0", "--init-image", bad, "--quiet",
+                 "--out", out])
+        check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and bad in p.stderr and
+              not os.path.exists(out), "%s: exit 1, one line naming it (%s)" % (os.path.basename(bad),
+                                                                              p.stderr.strip()[:100]))
     # usage errors
     model = os.path.join(DATA, "sd", "pipelines", "tiny-sd15-a")
     for extra, needle in ((["--strength", "0.5"], "--strength needs --init-image"),

@@ -499,6 +499,15 @@ def loading():
     sd = DiffusionPipeline.from_pretrained(os.path.join(DATA, "sd", "pipelines", "tiny-sd15-b-f16"),
                                            torch_dtype="float16")
     check(type(sd) is StableDiffusionPipeline and sd.to("cpu") is sd, "DiffusionPipeline: StableDiffusionPipeline")
+    pn = DiffusionPipeline.from_pretrained(os.path.join(DATA, "ddpm", "pndm", "tiny_pndm"))
+    pn.set_progress_bar_config(disable=True)
+    c = json.load(open(os.path.join(DATA, "ddpm", "pndm", "pndm_batch3_one_gen", "case.json")))
+    out = pn(generator=pcg(9), output_type="np", **c["call"]).images
+    want = np.fromfile(os.path.join(DATA, "ddpm", "pndm", "pndm_batch3_one_gen", "image.bin"), np.float32)
+    err = float(np.abs(out.ravel() - want).max())
+    check(type(pn) is cdiffusers.PNDMPipeline and err <= c["tolerance"]["image_atol"],
+          "DiffusionPipeline: PNDMPipeline, golden image within %g (max error %.3g)" % (c["tolerance"]["image_atol"], err))
+    pn.close()
     un = os.path.join(DATA, "unclip", "pipelines", "tiny-karlo-a")
     p = DiffusionPipeline.from_pretrained(un)
     check(type(p) is UnCLIPPipeline and p.decoder_scheduler.config["variance_type"] == "learned_range",

@@ -1,3 +1,5 @@
+#include <cjson/cJSON.h>
+
 #include "testutil.h"
 
 #include <math.h>
@@ -103,4 +105,33 @@ float *tu_rand_f32(uint64_t *state, size_t n, float lo, float hi) {
     assert_non_null(p);
     for (size_t i = 0; i < n; i++) p[i] = tu_uniform_f32(state, lo, hi);
     return p;
+}
+
+cJSON *tu_parse_py_json(const char *text) {
+    static const char *const words[3] = {"-Infinity", "Infinity", "NaN"};
+    size_t n = strlen(text), j = 0;
+    char *fixed = malloc(n * 2 + 1);
+    if (!fixed) return NULL;
+    for (size_t i = 0; i < n;) {
+        int w = 0;
+        while (w < 3 && strncmp(text + i, words[w], strlen(words[w])) != 0) w++;
+        if (w < 3) {
+            j += (size_t)sprintf(fixed + j, "\"%s\"", words[w]);
+            i += strlen(words[w]);
+        } else {
+            fixed[j++] = text[i++];
+        }
+    }
+    fixed[j] = 0;
+    cJSON *r = cJSON_Parse(fixed);
+    free(fixed);
+    return r;
+}
+
+cJSON *tu_load_py_json(const char *path) {
+    char *text = tu_read_text(path);
+    if (!text) return NULL;
+    cJSON *r = tu_parse_py_json(text);
+    free(text);
+    return r;
 }

@@ -37,4 +37,11 @@ const char *tu_rng_golden(const char *folder, const char *file);
  * a held-back set under CDF_RNG_GOLDEN_ROOT has its own size, but never none. */
 void tu_expect_ran(const char *what, int n, int in_tree);
 
+/* JSON text as Python's json writes it, with -Infinity / Infinity / NaN
+ * turned into the strings "-Infinity", "Infinity", "NaN" cJSON can read;
+ * NULL when unparsable.  The caller frees the result with cJSON_Delete. */
+struct cJSON *tu_parse_py_json(const char *text);
+/* The same for a file (NULL when unreadable). */
+struct cJSON *tu_load_py_json(const char *path);
+
 #endif
