@@ -29,11 +29,13 @@ static cdf_status unet2d_load(cdf_pipeline *p, const char *dir, const cJSON *idx
     if (strcmp(ucls, "UNet2DModel") != 0)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: unet class \"%s\" is not supported by %s (UNet2DModel)",
                              idx_path, ucls, p->class_name);
-    if (strcmp(scls, "DDPMScheduler") != 0 && strcmp(scls, "DDIMScheduler") != 0 && strcmp(scls, "PNDMScheduler") != 0)
-        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
-                             "%s: scheduler class \"%s\" is not supported by %s (DDPMScheduler, DDIMScheduler, "
-                             "PNDMScheduler)",
-                             idx_path, scls, p->class_name);
+    /* DDPMPipeline steps with a generator argument, which PNDMScheduler.step does not take */
+    const int pndm_ok = p->kind != CDF_PIPELINE_DDPM;
+    if (strcmp(scls, "DDPMScheduler") != 0 && strcmp(scls, "DDIMScheduler") != 0 &&
+        !(pndm_ok && strcmp(scls, "PNDMScheduler") == 0))
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: scheduler class \"%s\" is not supported by %s (%s)",
+                             idx_path, scls, p->class_name,
+                             pndm_ok ? "DDPMScheduler, DDIMScheduler, PNDMScheduler" : "DDPMScheduler, DDIMScheduler");
     unet2d_state *st = cdf_calloc(1, sizeof *st);
     if (!st) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
     p->state = st;
