@@ -213,22 +213,28 @@ static cdf_status embed(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids
     return CDF_OK;
 }
 
-cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
-                                 int clip_skip, float *out) {
-    const cdf_clip_text_config *c = &m->cfg;
+/* The shape checks every forward entry shares. */
+static cdf_status check_forward(cdf_exec *ex, const cdf_clip_text_config *c, int batch, int seq) {
     if (batch < 0 || seq < 1 || seq > c->max_position_embeddings)
         return cdf_error_set(ex->err, CDF_ERR_ARG,
                              "text encoder: input of %d sequences of %d tokens (1..%d tokens per sequence supported)",
                              batch, seq, c->max_position_embeddings);
-    if (clip_skip < 0 || clip_skip > c->num_hidden_layers)
-        return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: clip_skip %d is outside [0, %d]", clip_skip,
-                             c->num_hidden_layers);
-    if (batch == 0) return CDF_OK;
+    return CDF_OK;
+}
+
+static cdf_status check_size(cdf_exec *ex, int batch, int seq) {
     if ((int64_t)batch * seq > (1 << 24))
         return cdf_error_set(ex->err, CDF_ERR_LIMIT, "text encoder: %d sequences of %d tokens are too many", batch, seq);
-    if (!ids || !out) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL token ids or output");
-    int hid = c->hidden_size;
-    size_t n = (size_t)batch * seq * hid;
+    return CDF_OK;
+}
+
+/* Embeddings, then the first num_hidden_layers - clip_skip encoder layers
+ * on the residual stream h [batch, seq, hidden]; when snap != NULL, snap
+ * [batch, seq, hidden] receives h after snap_at layers (hidden_states[snap_at]). */
+static cdf_status run_layers(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                             int clip_skip, float *h, int snap_at, float *snap) {
+    const cdf_clip_text_config *c = &m->cfg;
+    size_t n = (size_t)batch * seq * c->hidden_size;
     clip_work w = {0};
     cdf_status s = CDF_OK;
     if (!(w.a = cdf_buf(ex, n)) || !(w.q = cdf_buf(ex, n)) || !(w.k = cdf_buf(ex, n)) || !(w.v = cdf_buf(ex, n)) ||
@@ -237,19 +243,34 @@ cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int
         s = nomem(ex);
         goto done;
     }
-    /* out is the residual stream h: [batch, seq, hidden] */
-    if ((s = embed(ex, m, ids, batch, seq, out, w.a))) goto done;
+    if ((s = embed(ex, m, ids, batch, seq, h, w.a))) goto done;
     for (int l = 0; l < c->num_hidden_layers - clip_skip; l++) {
+        if (snap && l == snap_at) memcpy(snap, h, n * sizeof(float));
         if (ex->interrupt && *ex->interrupt) {
             s = cdf_error_set(ex->err, CDF_ERR_INTERRUPTED, "text encoder: interrupted");
             goto done;
         }
-        if ((s = layer_forward(ex, m, &m->layers[l], out, batch, seq, &w))) goto done;
+        if ((s = layer_forward(ex, m, &m->layers[l], h, batch, seq, &w))) goto done;
     }
-    s = cdf_layernorm_forward(ex, &m->final_layer_norm, out, (int64_t)batch * seq, out);
+    if (snap && snap_at == c->num_hidden_layers - clip_skip) memcpy(snap, h, n * sizeof(float));
 done:
     work_free(&w);
     return s;
+}
+
+cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                 int clip_skip, float *out) {
+    const cdf_clip_text_config *c = &m->cfg;
+    TRY(check_forward(ex, c, batch, seq));
+    if (clip_skip < 0 || clip_skip > c->num_hidden_layers)
+        return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: clip_skip %d is outside [0, %d]", clip_skip,
+                             c->num_hidden_layers);
+    if (batch == 0) return CDF_OK;
+    TRY(check_size(ex, batch, seq));
+    if (!ids || !out) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL token ids or output");
+    /* out is the residual stream h: [batch, seq, hidden] */
+    TRY(run_layers(ex, m, ids, batch, seq, clip_skip, out, -1, NULL));
+    return cdf_layernorm_forward(ex, &m->final_layer_norm, out, (int64_t)batch * seq, out);
 }
 
 /* Position of the pooled (eos) token of one row of ids [seq], as transformers' CLIPTextTransformer. */
@@ -265,6 +286,20 @@ static int pooled_position(const cdf_clip_text_config *c, const int64_t *ids, in
     return 0; /* argmax of an all-false mask */
 }
 
+/* text_embeds[b] = text_projection(final[b, pooled position of ids[b]]) for final [batch, seq, hidden]. */
+static cdf_status project_pooled(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                 const float *final, float *text_embeds) {
+    const cdf_clip_text_config *c = &m->cfg;
+    const cdf_st_tensor *w = m->text_projection.t; /* [projection_dim, hidden] */
+    int hid = c->hidden_size;
+    for (int b = 0; b < batch; b++) {
+        int pos = pooled_position(c, ids + (size_t)b * seq, seq);
+        TRY(cdf_linear_any(ex, final + ((size_t)b * seq + (size_t)pos) * hid, 1, hid, w->data, w->dtype, NULL,
+                           c->projection_dim, text_embeds + (size_t)b * c->projection_dim));
+    }
+    return CDF_OK;
+}
+
 cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
                                       float *hidden, float *text_embeds) {
     const cdf_clip_text_config *c = &m->cfg;
@@ -275,14 +310,36 @@ cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, cons
     if (batch > 0 && !text_embeds) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL text_embeds output");
     TRY(cdf_clip_text_forward(ex, m, ids, batch, seq, 0, hidden));
     if (batch == 0) return CDF_OK;
-    const cdf_st_tensor *w = m->text_projection.t; /* [projection_dim, hidden] */
-    int hid = c->hidden_size;
-    for (int b = 0; b < batch; b++) {
-        int pos = pooled_position(c, ids + (size_t)b * seq, seq);
-        TRY(cdf_linear_any(ex, hidden + ((size_t)b * seq + (size_t)pos) * hid, 1, hid, w->data, w->dtype, NULL,
-                           c->projection_dim, text_embeds + (size_t)b * c->projection_dim));
-    }
-    return CDF_OK;
+    return project_pooled(ex, m, ids, batch, seq, hidden, text_embeds);
+}
+
+cdf_status cdf_clip_text_forward_hidden(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                        int clip_skip, float *hidden, float *text_embeds) {
+    const cdf_clip_text_config *c = &m->cfg;
+    TRY(check_forward(ex, c, batch, seq));
+    int L = c->num_hidden_layers;
+    if (clip_skip < 0 || clip_skip > L - 1)
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "text encoder: clip_skip %d is outside [0, %d] (hidden_states[-(clip_skip + 2)] of a "
+                             "%d-layer encoder)",
+                             clip_skip, L > 0 ? L - 1 : 0, L);
+    if (text_embeds && (!c->with_projection || !m->text_projection.t))
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "text encoder: text_embeds asked for, but the model has no text_projection (config "
+                             "architectures is not CLIPTextModelWithProjection)");
+    if (batch == 0) return CDF_OK;
+    TRY(check_size(ex, batch, seq));
+    if (!ids || !hidden) return cdf_error_set(ex->err, CDF_ERR_ARG, "text encoder: NULL token ids or output");
+    int keep = L - 1 - clip_skip; /* hidden_states[keep]: the output of layer keep - 1 (0: the embeddings) */
+    if (!text_embeds) return run_layers(ex, m, ids, batch, seq, clip_skip + 1, hidden, -1, NULL);
+    size_t n = (size_t)batch * seq * c->hidden_size;
+    float *h = cdf_buf(ex, n); /* [batch, seq, hidden] the residual stream through every layer */
+    if (!h) return nomem(ex);
+    cdf_status s = run_layers(ex, m, ids, batch, seq, 0, h, keep, hidden);
+    if (!s) s = cdf_layernorm_forward(ex, &m->final_layer_norm, h, (int64_t)batch * seq, h);
+    if (!s) s = project_pooled(ex, m, ids, batch, seq, h, text_embeds);
+    cdf_aligned_free(h);
+    return s;
 }
 
 const cdf_weights *cdf_clip_text_weights(const cdf_clip_text *m) { return m->weights; }

@@ -85,6 +85,20 @@ cdf_status cdf_clip_text_forward(cdf_exec *ex, const cdf_clip_text *m, const int
 cdf_status cdf_clip_text_forward_proj(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
                                       float *hidden, float *text_embeds);
 
+/* What Stable Diffusion XL's encode_prompt takes, from one forward pass:
+ * hidden [batch, seq, hidden_size] = hidden_states[-(clip_skip + 2)] (the
+ * output of encoder layer L - 2 - clip_skip, numbered from 0; the embeddings
+ * for clip_skip = L - 1), WITHOUT final_layer_norm; clip_skip in 0..L-1, 0 =
+ * diffusers' None (hidden_states[-2]).  text_embeds: NULL, or [batch,
+ * projection_dim] = text_projection(final_layer_norm(last layer)) at the
+ * pooled position (as cdf_clip_text_forward_proj: identical bits), which
+ * runs every layer.  Both caller-owned.  Row b alone gives identical bits;
+ * no dependence on ex->threads.  Errors: those of cdf_clip_text_forward
+ * (clip_skip range [0, L-1] here), CDF_ERR_ARG when text_embeds is asked of
+ * a model without text_projection. */
+cdf_status cdf_clip_text_forward_hidden(cdf_exec *ex, const cdf_clip_text *m, const int64_t *ids, int batch, int seq,
+                                        int clip_skip, float *hidden, float *text_embeds);
+
 /* Reports every tensor of a model with config cfg (name and shape, in
  * checkpoint order: embeddings, layers, final_layer_norm[, text_projection])
  * to fn without weights, for writing synthetic checkpoints. */

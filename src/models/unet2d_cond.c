@@ -92,6 +92,17 @@ static cdf_status load_model(cdf_loader *ld, cdf_unet2d_cond *m) {
     TRY(cdf_conv2d_load(ld, "conv_in", c->in_channels, c0, c->conv_in_kernel, 1, (c->conv_in_kernel - 1) / 2, 1,
                         &m->conv_in));
     TRY(cdf_time_mlp_load(ld, "time_embedding", c0, temb, c->act_fn, c->timestep_post_act, &m->time_embedding));
+    if (c->add_text_time) {
+        /* TimestepEmbedding(projection_class_embeddings_input_dim, time_embed_dim): silu, no post act */
+        cdf_status s = cdf_time_mlp_load(ld, "add_embedding", c->add_embed_in, temb, CDF_ACT_SILU, CDF_ACT_NONE,
+                                         &m->add_embedding);
+        if (s == CDF_ERR_SHAPE)
+            return cdf_error_prefix(ld->err,
+                                    "%s/config.json: field 'projection_class_embeddings_input_dim' = %d (pooled text "
+                                    "dim + 6 x addition_time_embed_dim %d) does not fit the checkpoint",
+                                    ld->what ? ld->what : "unet", c->add_embed_in, c->addition_time_embed_dim);
+        if (s) return s;
+    }
     int out_ch = c0, res_in[64];
     for (int i = 0; i < nb; i++) {
         cdf_unetc_block *d = &m->down[i];
@@ -225,15 +236,65 @@ cdf_status cdf_unet2d_cond_forward(cdf_exec *ex, const cdf_unet2d_cond *m, const
     return cdf_unet2d_cond_forward_ext(ex, m, sample, batch, h, w, t, ctx, seq, NULL, out);
 }
 
+static cdf_status forward_impl(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h, int w,
+                               double t, const float *ctx, int seq, const float *text_embeds, const float *time_ids,
+                               const cdf_unetc_extra *extra, float *out);
+
+int cdf_unet2d_cond_pooled_dim(const cdf_unet2d_cond *m) {
+    return m && m->cfg.add_text_time ? m->cfg.add_embed_in - 6 * m->cfg.addition_time_embed_dim : 0;
+}
+
+cdf_status cdf_unet2d_cond_add_embeds(const cdf_unet2d_cond *m, const float *text_embeds, const float *time_ids,
+                                      int batch, float *out, cdf_error *err) {
+    if (!m || !m->cfg.add_text_time)
+        return cdf_error_set(err, CDF_ERR_ARG, "UNet2DConditionModel: add_embeds needs addition_embed_type \"text_time\"");
+    if (!text_embeds || !time_ids || !out || batch < 0)
+        return cdf_error_set(err, CDF_ERR_ARG, "UNet2DConditionModel: add_embeds needs text_embeds, time_ids and out");
+    const cdf_unet2d_cond_config *c = &m->cfg;
+    int pooled = cdf_unet2d_cond_pooled_dim(m), d = c->addition_time_embed_dim, row = c->add_embed_in;
+    for (int b = 0; b < batch; b++) {
+        float *o = out + (size_t)b * row;
+        for (int k = 0; k < pooled; k++) o[k] = text_embeds[(size_t)b * pooled + k];
+        /* add_time_proj(time_ids.flatten()).reshape(rows, -1): one sinusoid of D per id, in id order */
+        for (int j = 0; j < 6; j++)
+            cdf_timestep_embedding(time_ids[(size_t)b * 6 + j], d, c->flip_sin_to_cos, c->freq_shift,
+                                   o + pooled + (size_t)j * d);
+    }
+    return CDF_OK;
+}
+
 cdf_status cdf_unet2d_cond_forward_ext(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
                                        int w, double t, const float *ctx, int seq, const cdf_unetc_extra *extra,
                                        float *out) {
+    return forward_impl(ex, m, sample, batch, h, w, t, ctx, seq, NULL, NULL, extra, out);
+}
+
+cdf_status cdf_unet2d_cond_forward_added(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
+                                         int w, double t, const float *ctx, int seq, const float *text_embeds,
+                                         const float *time_ids, float *out) {
+    return forward_impl(ex, m, sample, batch, h, w, t, ctx, seq, text_embeds, time_ids, NULL, out);
+}
+
+/* The forward pass: extra, text_embeds and time_ids each optional (see the header). */
+static cdf_status forward_impl(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h, int w,
+                               double t, const float *ctx, int seq, const float *text_embeds, const float *time_ids,
+                               const cdf_unetc_extra *extra, float *out) {
     const cdf_unet2d_cond_config *c = &m->cfg;
     int nb = c->num_blocks, c0 = c->block_out_channels[0], temb = c->time_embedding_dim;
     const float *labels = extra ? extra->class_labels : NULL, *mask = extra ? extra->encoder_mask : NULL;
     if (c->class_embed_identity && !labels)
         return cdf_error_set(ex->err, CDF_ERR_ARG,
                              "UNet2DConditionModel: class_embed_type \"identity\" needs class_labels [batch, %d]", temb);
+    if (c->add_text_time && (!text_embeds || !time_ids))
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "UNet2DConditionModel: addition_embed_type \"text_time\" needs text_embeds [batch, %d] "
+                             "and time_ids [batch, 6] (added_cond_kwargs); got %s",
+                             cdf_unet2d_cond_pooled_dim(m),
+                             !text_embeds && !time_ids ? "neither" : !text_embeds ? "no text_embeds" : "no time_ids");
+    if (!c->add_text_time && (text_embeds || time_ids))
+        return cdf_error_set(ex->err, CDF_ERR_ARG,
+                             "UNet2DConditionModel: text_embeds/time_ids given but addition_embed_type is not "
+                             "\"text_time\"");
     if (mask && has_transformer(c))
         return cdf_error_set(ex->err, CDF_ERR_UNSUPPORTED,
                              "UNet2DConditionModel: an encoder attention mask is only supported with SimpleCrossAttn "
@@ -249,6 +310,21 @@ cdf_status cdf_unet2d_cond_forward_ext(cdf_exec *ex, const cdf_unet2d_cond *m, c
         /* emb = emb + class_embedding(class_labels), nn.Identity, float32 */
         size_t ne = (size_t)batch * temb;
         for (size_t i = 0; i < ne; i++) emb[i] = emb[i] + labels[i];
+    }
+    if (c->add_text_time) {
+        /* emb = emb + add_embedding(cat(text_embeds, add_time_proj(time_ids))), float32 */
+        float *ae = cdf_buf(ex, (size_t)batch * c->add_embed_in), *aug = ae ? cdf_buf(ex, (size_t)batch * temb) : NULL;
+        if (!aug) {
+            cdf_aligned_free(ae);
+            goto oom;
+        }
+        s = cdf_unet2d_cond_add_embeds(m, text_embeds, time_ids, batch, ae, ex->err);
+        if (!s) s = cdf_time_mlp_forward(ex, &m->add_embedding, ae, batch, aug);
+        if (!s)
+            for (size_t i = 0, ne = (size_t)batch * temb; i < ne; i++) emb[i] = emb[i] + aug[i];
+        cdf_aligned_free(ae);
+        cdf_aligned_free(aug);
+        if (s) goto done;
     }
     cdf_activate(ex, emb, (size_t)batch * temb, (cdf_act)c->time_embedding_act);
     if (mask) {

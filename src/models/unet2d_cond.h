@@ -4,7 +4,9 @@
  * and as the UnCLIP (Karlo) decoder uses it (ResnetDownsampleBlock2D /
  * SimpleCrossAttnDownBlock2D, UNetMidBlock2DSimpleCrossAttn,
  * SimpleCrossAttnUpBlock2D / ResnetUpsampleBlock2D, class_embed_type
- * "identity", a cross-attention mask).  Weights are read-only views of the
+ * "identity", a cross-attention mask) and as Stable Diffusion XL uses it
+ * (addition_embed_type "text_time": pooled text embeddings and 6 micro-
+ * conditioning ids per row).  Weights are read-only views of the
  * mapped files. */
 #ifndef CDF_MODELS_UNET2D_COND_H
 #define CDF_MODELS_UNET2D_COND_H
@@ -31,6 +33,7 @@ typedef struct cdf_unet2d_cond {
     cdf_weights *weights;          /* owned */
     cdf_conv2d conv_in;            /* in -> C0 */
     cdf_time_mlp time_embedding;   /* C0 -> temb -> temb */
+    cdf_time_mlp add_embedding;    /* cfg.add_text_time: add_embed_in -> temb -> temb (Linear, SiLU, Linear) */
     cdf_unetc_block down[CDF_UNETC_MAX_BLOCKS];
     cdf_resnet2d mid_resnets[2];
     cdf_transformer2d mid_attn;    /* mid_type CDF_UNETC_MID_CROSS */
@@ -68,5 +71,26 @@ typedef struct cdf_unetc_extra {
 cdf_status cdf_unet2d_cond_forward_ext(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
                                        int w, double t, const float *ctx, int seq, const cdf_unetc_extra *extra,
                                        float *out);
+
+/* cdf_unet2d_cond_forward with SDXL's added conditioning (diffusers'
+ * added_cond_kwargs of addition_embed_type "text_time"): text_embeds
+ * [batch, pooled] (pooled = cdf_unet2d_cond_pooled_dim) and time_ids
+ * [batch, 6] (original_size, crops_coords_top_left, target_size), float32.
+ * Both are required by a text_time model (CDF_ERR_ARG when NULL) and must be
+ * NULL for any other model (cdf_unet2d_cond_forward passes NULLs).  Same
+ * ownership as cdf_unet2d_cond_forward. */
+cdf_status cdf_unet2d_cond_forward_added(cdf_exec *ex, const cdf_unet2d_cond *m, const float *sample, int batch, int h,
+                                         int w, double t, const float *ctx, int seq, const float *text_embeds,
+                                         const float *time_ids, float *out);
+
+/* Width of text_embeds (projection_class_embeddings_input_dim - 6 x
+ * addition_time_embed_dim) of a text_time model; 0 for any other. */
+int cdf_unet2d_cond_pooled_dim(const cdf_unet2d_cond *m);
+
+/* The input of add_embedding: out [batch, pooled + 6*D] = cat(text_embeds,
+ * sinusoid(time_ids) flattened per row), float32 as diffusers computes it
+ * (exposed for tests).  CDF_ERR_ARG without a text_time config or inputs. */
+cdf_status cdf_unet2d_cond_add_embeds(const cdf_unet2d_cond *m, const float *text_embeds, const float *time_ids,
+                                      int batch, float *out, cdf_error *err);
 
 #endif

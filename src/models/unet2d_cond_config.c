@@ -284,8 +284,32 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
                              "%s: field 'class_embed_type' = \"%s\" is not supported (only null or \"identity\")", path,
                              cet);
     c->class_embed_identity = cet != NULL;
-    TRY(must_be_null(root, path, "addition_embed_type", err));
-    TRY(must_be_null(root, path, "addition_time_embed_dim", err));
+    const char *aet = NULL;
+    TRY(cdf_json_get_string(root, path, "addition_embed_type", &aet, err));
+    if (aet && strcmp(aet, "text_time") != 0)
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                             "%s: field 'addition_embed_type' = \"%s\" is not supported (only null or \"text_time\")",
+                             path, aet);
+    c->add_text_time = aet != NULL;
+    if (c->add_text_time) {
+        /* add_time_proj = Timesteps(addition_time_embed_dim, ...), add_embedding =
+         * TimestepEmbedding(projection_class_embeddings_input_dim, time_embed_dim): both required */
+        static const char *const req[] = {"addition_time_embed_dim", "projection_class_embeddings_input_dim"};
+        for (int k = 0; k < 2; k++)
+            if (!cdf_json_has(root, req[k]))
+                return cdf_error_set(err, CDF_ERR_CONFIG,
+                                     "%s: field '%s' must be set (an integer) with addition_embed_type \"text_time\"",
+                                     path, req[k]);
+        TRY(int_or_list(root, path, "addition_time_embed_dim", 1, &c->addition_time_embed_dim, 1, err));
+        TRY(int_or_list(root, path, "projection_class_embeddings_input_dim", 1, &c->add_embed_in, 1, err));
+        if (c->add_embed_in <= 6 * c->addition_time_embed_dim)
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s: field 'projection_class_embeddings_input_dim' = %d must exceed 6 x "
+                                 "addition_time_embed_dim = %d (it is the pooled text dim + 6 x %d)",
+                                 path, c->add_embed_in, 6 * c->addition_time_embed_dim, c->addition_time_embed_dim);
+    } else {
+        TRY(must_be_null(root, path, "addition_time_embed_dim", err));
+    }
     /* diffusers builds a class nn.Embedding from num_class_embeds only when class_embed_type is null */
     if (!cet) TRY(must_be_null(root, path, "num_class_embeds", err));
     TRY(cdf_json_get_flag(root, path, "upcast_attention", &c->upcast_attention, err));
@@ -313,7 +337,7 @@ cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf
     TRY(int_or_list(root, path, "conv_out_kernel", 1, &c->conv_out_kernel, 1, err));
     if (c->conv_in_kernel % 2 == 0 || c->conv_out_kernel % 2 == 0)
         return cdf_error_set(err, CDF_ERR_UNSUPPORTED, "%s: even conv_in_kernel/conv_out_kernel are not supported", path);
-    TRY(must_be_null(root, path, "projection_class_embeddings_input_dim", err));
+    if (!c->add_text_time) TRY(must_be_null(root, path, "projection_class_embeddings_input_dim", err));
     TRY(string_is(root, path, "attention_type", "default", "default", err));
     TRY(must_be_false(root, path, "class_embeddings_concat", err));
     TRY(must_be_null(root, path, "cross_attention_norm", err));

@@ -1,7 +1,8 @@
 /* UNet2DConditionModel config.json (diffusers 0.32): the Stable Diffusion
  * 1.x/2.x layouts (CrossAttn/plain blocks, Transformer2DModel) and the UnCLIP
  * (Karlo) decoder layout (Resnet*sample / SimpleCrossAttn blocks,
- * class_embed_type "identity").  Every field is read; values beyond those are
+ * class_embed_type "identity") and the SDXL layout (addition_embed_type
+ * "text_time").  Every field is read; values beyond those are
  * rejected with an error naming the field and value. */
 #ifndef CDF_MODELS_UNET2D_COND_CONFIG_H
 #define CDF_MODELS_UNET2D_COND_CONFIG_H
@@ -62,6 +63,11 @@ typedef struct cdf_unet2d_cond_config {
     int time_embedding_act;                 /* cdf_act or CDF_ACT_NONE */
     int timestep_post_act;                  /* cdf_act or CDF_ACT_NONE */
     int conv_in_kernel, conv_out_kernel;
+    int add_text_time;                      /* addition_embed_type "text_time" (SDXL): emb += add_embedding(cat(
+                                               text_embeds, sinusoid(time_ids))); 0 when null */
+    int addition_time_embed_dim;            /* D of each of the 6 time-id sinusoids (add_text_time only) */
+    int add_embed_in;                       /* projection_class_embeddings_input_dim = pooled dim + 6 * D
+                                               (add_text_time only) */
 } cdf_unet2d_cond_config;
 
 cdf_status cdf_unet2d_cond_config_parse(const cJSON *root, const char *path, cdf_unet2d_cond_config *cfg,

@@ -67,7 +67,7 @@ int sd_case_list(char ***out) { return case_list_in("sd", out); }
  * (a missing or emptied folder, a case added without updating this) fails
  * instead of passing on what it did not run. */
 static const struct { const char *family; int count; } k_case_counts[] = {
-    {"ddpm", 11}, {"sd", 19}, {"unclip", 10}, {"sd_img2img", 12},
+    {"ddpm", 11}, {"sd", 19}, {"unclip", 10}, {"sd_img2img", 12}, {"sdxl", 16},
 };
 
 int case_list_in(const char *family, char ***out) {
