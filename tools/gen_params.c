@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 void gp_init(gen_params *p) {
@@ -9,7 +10,7 @@ void gp_init(gen_params *p) {
     p->pipeline = CDF_PIPELINE_AUTO;
     p->batch_size = 1;
     p->nipp = 1;
-    p->guidance = 7.5;
+    p->guidance = NAN; /* the pipeline's default: run_generation resolves it (7.5; SDXL 5.0) */
     p->karras = -1;
     p->prior_guidance = 4.0;
     p->decoder_guidance = 8.0;
@@ -118,6 +119,19 @@ int gp_option(gen_params *p, cli_args *a) {
         p->set |= GP_SET_PRECISION;
         if (cdf_precision_from_name(v, &p->precision))
             cli_usage_error(cmd, "--precision must be fp32 or bf16 (got \"%s\")", v);
+    } else if (!strcmp(n, "prompt-2")) {
+        push(cmd, p->prompts_2, &p->nprompts_2, cli_value(a), "--prompt-2");
+    } else if (!strcmp(n, "negative-prompt-2")) {
+        push(cmd, p->negatives_2, &p->nnegatives_2, cli_value(a), "--negative-prompt-2");
+    } else if (!strcmp(n, "original-size") || !strcmp(n, "target-size") || !strcmp(n, "crops-coords-top-left")) {
+        int *dst = !strcmp(n, "original-size") ? p->original_size : !strcmp(n, "target-size") ? p->target_size : p->crops;
+        p->set |= dst == p->original_size ? GP_SET_ORIGINAL_SIZE : dst == p->target_size ? GP_SET_TARGET_SIZE : GP_SET_CROPS;
+        const char *v = cli_value(a);
+        char opt[64], tail;
+        snprintf(opt, sizeof opt, "--%s", n);
+        if (sscanf(v, "%d,%d%c", &dst[0], &dst[1], &tail) != 2 || dst[0] < 0 || dst[1] < 0 || dst[0] > 1 << 20 ||
+            dst[1] > 1 << 20)
+            cli_usage_error(cmd, "%s takes two non-negative integers A,B (got '%s')", opt, v);
     } else if (!strcmp(n, "init-image")) {
         p->set |= GP_SET_INIT_IMAGE;
         p->init_image = cli_value(a);
@@ -144,6 +158,12 @@ void gp_override(gen_params *d, const gen_params *s) {
     if (s->nprompts) memcpy(d->prompts, s->prompts, sizeof s->prompts), d->nprompts = s->nprompts;
     if (s->nnegatives) memcpy(d->negatives, s->negatives, sizeof s->negatives), d->nnegatives = s->nnegatives;
     if (s->nseeds) memcpy(d->seeds, s->seeds, sizeof s->seeds), d->nseeds = s->nseeds;
+    if (s->nprompts_2) memcpy(d->prompts_2, s->prompts_2, sizeof s->prompts_2), d->nprompts_2 = s->nprompts_2;
+    if (s->nnegatives_2)
+        memcpy(d->negatives_2, s->negatives_2, sizeof s->negatives_2), d->nnegatives_2 = s->nnegatives_2;
+    if (s->set & GP_SET_ORIGINAL_SIZE) memcpy(d->original_size, s->original_size, sizeof d->original_size);
+    if (s->set & GP_SET_TARGET_SIZE) memcpy(d->target_size, s->target_size, sizeof d->target_size);
+    if (s->set & GP_SET_CROPS) memcpy(d->crops, s->crops, sizeof d->crops);
     if (s->set & GP_SET_PIPELINE) d->pipeline = s->pipeline;
     if (s->set & GP_SET_STEPS) d->steps = s->steps;
     if (s->set & GP_SET_ETA) d->eta = s->eta;
@@ -198,7 +218,7 @@ const char *gp_help(void) {
            "  --prompt P                 the prompt; repeat for a list of prompts\n"
            "  --negative-prompt N        negative prompt; repeat for one per prompt\n"
            "  --num-images-per-prompt K  images per prompt (default 1)\n"
-           "  --guidance-scale G         classifier-free guidance (default 7.5; on when > 1)\n"
+           "  --guidance-scale G         classifier-free guidance (default 7.5, SDXL 5.0; on when > 1)\n"
            "  --guidance-rescale R       guidance_rescale (default 0)\n"
            "  --height H, --width W      image size, multiples of 8 (default: UNet sample size x 8)\n"
            "  --clip-skip K              use the text encoder's K-th layer from the end (default 0: last)\n"
@@ -216,6 +236,15 @@ const char *gp_help(void) {
            "                             mask, the picture's size, read as greyscale; pixels >= 128 are\n"
            "                             repainted.  A 9-channel inpainting UNet, or a regular UNet that\n"
            "                             blends the kept region back after every step\n"
+           "Stable Diffusion XL (the options above, guidance default 5.0, and):\n"
+           "  --prompt-2 P               text_encoder_2's prompt (default: --prompt); repeat for a list\n"
+           "  --negative-prompt-2 N      text_encoder_2's negative prompt (default: --negative-prompt)\n"
+           "                             With no --negative-prompt, the negative embeddings are zeros when\n"
+           "                             model_index.json says force_zeros_for_empty_prompt; --negative-prompt \"\"\n"
+           "                             encodes the empty prompt instead\n"
+           "  --original-size H,W        micro-conditioning (default: the image size)\n"
+           "  --target-size H,W          micro-conditioning (default: the image size)\n"
+           "  --crops-coords-top-left Y,X  micro-conditioning (default 0,0)\n"
            "UnCLIP (Karlo; --prompt and --num-images-per-prompt as above):\n"
            "  --prior-steps N            prior_num_inference_steps (default 25; at least 2)\n"
            "  --decoder-steps N          decoder_num_inference_steps (default 25; at least 2)\n"
@@ -253,6 +282,13 @@ void gp_to_options(const gen_params *p, cdf_generate_options *o) {
     o->prior_guidance_scale = p->prior_guidance;
     o->decoder_guidance_scale = p->decoder_guidance;
     o->strength = p->init_image ? p->strength : -1.0; /* the pictures themselves: run_generation reads them */
+    o->prompts_2 = p->nprompts_2 ? p->prompts_2 : NULL;
+    o->num_prompts_2 = (size_t)p->nprompts_2;
+    o->negative_prompts_2 = p->nnegatives_2 ? p->negatives_2 : NULL;
+    o->num_negative_prompts_2 = (size_t)p->nnegatives_2;
+    memcpy(o->original_size, p->original_size, sizeof o->original_size);
+    memcpy(o->target_size, p->target_size, sizeof o->target_size);
+    memcpy(o->crops_coords_top_left, p->crops, sizeof o->crops_coords_top_left);
 }
 
 static void add_strings(cJSON *obj, const char *key, const char *const *v, int n) {
@@ -287,6 +323,20 @@ cJSON *gp_to_json(const gen_params *p, const cdf_pipeline *pipe, const cdf_gener
         cJSON_AddNumberToObject(j, "guidance_scale", p->guidance);
         cJSON_AddNumberToObject(j, "guidance_rescale", p->guidance_rescale);
         cJSON_AddNumberToObject(j, "clip_skip", p->clip_skip);
+        if (!strcmp(cdf_pipeline_class_name(pipe), "StableDiffusionXLPipeline")) {
+            add_strings(j, "prompt_2", p->prompts_2, p->nprompts_2);
+            add_strings(j, "negative_prompt_2", p->negatives_2, p->nnegatives_2);
+            /* as the run resolved them: the image size where not given */
+            const int *pairs[3] = {o->original_size, o->crops_coords_top_left, o->target_size};
+            static const char *const keys[3] = {"original_size", "crops_coords_top_left", "target_size"};
+            for (int k = 0; k < 3; k++) {
+                int v[2] = {pairs[k][0], pairs[k][1]};
+                if (k != 1 && !v[0] && !v[1]) v[0] = height, v[1] = width;
+                cJSON *a = cJSON_AddArrayToObject(j, keys[k]);
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(v[0]));
+                cJSON_AddItemToArray(a, cJSON_CreateNumber(v[1]));
+            }
+        }
         if (p->init_image) {
             cJSON_AddStringToObject(j, "init_image", p->init_image);
             cJSON_AddStringToObject(j, "init_image_sha256", p->init_sha);
@@ -353,6 +403,21 @@ static int get_int(cJSON *j, const char *k, double lo, double hi, int *out) {
     return 1;
 }
 
+/* An [a, b] pair of non-negative integers (absent: unchanged). */
+static int get_pair(cJSON *j, const char *k, int out[2]) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+    if (!v || cJSON_IsNull(v)) return 1;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2) return 0;
+    for (int i = 0; i < 2; i++) {
+        cJSON *e = cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 1 << 20) ||
+            e->valuedouble != (double)(int)e->valuedouble)
+            return 0;
+        out[i] = (int)e->valuedouble;
+    }
+    return 1;
+}
+
 static int get_list(cJSON *j, const char *k, const char **list, int *n) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k), *it;
     if (!v || cJSON_IsNull(v)) return 1;
@@ -391,8 +456,12 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
              get_num(j, "prior_guidance_scale", &p->prior_guidance) &&
              get_num(j, "decoder_guidance_scale", &p->decoder_guidance) && get_str(j, "init_image", &p->init_image) &&
              get_str(j, "init_image_sha256", &p->recorded_init_sha) && get_num(j, "strength", &p->strength) &&
-             get_str(j, "mask_image", &p->mask_image) && get_str(j, "mask_image_sha256", &p->recorded_mask_sha);
-    if (!ok || !(p->guidance >= 0 && p->guidance <= 1e30) || !(p->prior_guidance >= 0 && p->prior_guidance <= 1e30) ||
+             get_str(j, "mask_image", &p->mask_image) && get_str(j, "mask_image_sha256", &p->recorded_mask_sha) &&
+             get_list(j, "prompt_2", p->prompts_2, &p->nprompts_2) &&
+             get_list(j, "negative_prompt_2", p->negatives_2, &p->nnegatives_2) &&
+             get_pair(j, "original_size", p->original_size) && get_pair(j, "crops_coords_top_left", p->crops) &&
+             get_pair(j, "target_size", p->target_size);
+    if (!ok || !(isnan(p->guidance) || (p->guidance >= 0 && p->guidance <= 1e30)) || !(p->prior_guidance >= 0 && p->prior_guidance <= 1e30) ||
         !(p->decoder_guidance >= 0 && p->decoder_guidance <= 1e30) || !(p->guidance_rescale >= 0 && p->guidance_rescale <= 1) ||
         !(p->eta >= 0 && p->eta <= 1e30) || !(p->strength == -1.0 || (p->strength > 0 && p->strength <= 1))) {
         snprintf(err, errlen, "a parameter has the wrong type or is out of range");
@@ -428,7 +497,7 @@ int gp_from_json(gen_params *p, const char *json, char *err, size_t errlen) {
     if (!strcmp(pipe, "DDPMPipeline")) p->pipeline = CDF_PIPELINE_DDPM;
     else if (!strcmp(pipe, "DDIMPipeline")) p->pipeline = CDF_PIPELINE_DDIM;
     else if (!strcmp(pipe, "PNDMPipeline")) p->pipeline = CDF_PIPELINE_PNDM;
-    else if (!strcmp(pipe, "StableDiffusionPipeline")) p->pipeline = CDF_PIPELINE_SD;
+    else if (!strncmp(pipe, "StableDiffusion", 15)) p->pipeline = CDF_PIPELINE_SD; /* and its Img2Img, Inpaint, XL */
     else if (is_unclip) p->pipeline = CDF_PIPELINE_UNCLIP;
     else {
         snprintf(err, errlen, "unknown pipeline \"%s\"", pipe);

@@ -17,7 +17,8 @@ enum {
     GP_SET_PIPELINE = 1u << 12, GP_SET_RNG = 1u << 13, GP_SET_PRIOR_STEPS = 1u << 14,
     GP_SET_DECODER_STEPS = 1u << 15, GP_SET_SUPER_RES_STEPS = 1u << 16, GP_SET_PRIOR_GUIDANCE = 1u << 17,
     GP_SET_DECODER_GUIDANCE = 1u << 18, GP_SET_PRECISION = 1u << 19, GP_SET_INIT_IMAGE = 1u << 20,
-    GP_SET_STRENGTH = 1u << 21, GP_SET_MASK_IMAGE = 1u << 22
+    GP_SET_STRENGTH = 1u << 21, GP_SET_MASK_IMAGE = 1u << 22, GP_SET_ORIGINAL_SIZE = 1u << 23,
+    GP_SET_TARGET_SIZE = 1u << 24, GP_SET_CROPS = 1u << 25
 };
 
 typedef struct gen_params {
@@ -31,6 +32,11 @@ typedef struct gen_params {
     int nprompts;
     const char *negatives[GP_MAX_LIST];
     int nnegatives;
+    const char *prompts_2[GP_MAX_LIST];     /* SDXL: --prompt-2 */
+    int nprompts_2;
+    const char *negatives_2[GP_MAX_LIST];   /* SDXL: --negative-prompt-2 */
+    int nnegatives_2;
+    int original_size[2], target_size[2], crops[2]; /* SDXL micro-conditioning; {0, 0}: defaults */
     int nipp;                       /* num_images_per_prompt */
     double guidance, guidance_rescale;
     int height, width, clip_skip;

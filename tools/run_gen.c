@@ -1,6 +1,7 @@
 #include "run_gen.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +201,11 @@ int run_generation(const char *cmd, gen_params *p, const out_opts *oo, const cha
     cdf_pipeline_kind kind = cdf_pipeline_get_kind(pipe);
 
     check_kind_options(cmd, p, kind);
+    const int xl = !strcmp(cdf_pipeline_class_name(pipe), "StableDiffusionXLPipeline");
+    if (!xl && (p->nprompts_2 || p->nnegatives_2 || (p->set & (GP_SET_ORIGINAL_SIZE | GP_SET_TARGET_SIZE | GP_SET_CROPS))))
+        cli_usage_error(cmd, "--prompt-2, --negative-prompt-2, --original-size, --target-size and "
+                             "--crops-coords-top-left are for Stable Diffusion XL pipelines");
+    if (isnan(p->guidance)) p->guidance = xl ? 5.0 : 7.5; /* diffusers' defaults */
     cdf_generate_options o;
     gp_to_options(p, &o);
     cdf_image pic = {0};

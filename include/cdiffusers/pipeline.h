@@ -136,6 +136,16 @@ typedef struct cdf_generate_options {
                                      values >= 128 are repainted, the rest kept.  A 9-channel inpainting UNet
                                      takes [latents, mask, masked-picture latents]; a regular 4-channel UNet
                                      blends the kept region back after every step */
+    /* Stable Diffusion XL (StableDiffusionXLPipeline) only; its guidance default is 5.0, which the caller
+     * sets (cdf_generate_options_init's 7.5 is SD's): */
+    const char *const *prompts_2;          /* tokenizer_2 / text_encoder_2's prompts: NULL/0 the prompts; else 1
+                                              (for every prompt) or num_prompts */
+    size_t num_prompts_2;
+    const char *const *negative_prompts_2; /* NULL/0: the negative prompts; else 1 or num_prompts */
+    size_t num_negative_prompts_2;
+    int original_size[2];                  /* (height, width) for the micro-conditioning; {0, 0}: the image's */
+    int crops_coords_top_left[2];          /* (top, left); default {0, 0} */
+    int target_size[2];                    /* (height, width); {0, 0}: the image's */
 } cdf_generate_options;
 
 /* SchedulerClass.from_config(config, **overrides) as diffusers computes it.

@@ -14,7 +14,7 @@ from . import schedulers, utils
 from ._lib import ArgumentError, CdiffusersError, FileError, lib as _clib
 from .pipelines import (BaseOutput, DDIMPipeline, DDPMPipeline, DiffusionPipeline, ImagePipelineOutput, PNDMPipeline,
                         StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline, StableDiffusionPipeline,
-                        StableDiffusionPipelineOutput, UnCLIPPipeline, _settings)
+                        StableDiffusionPipelineOutput, StableDiffusionXLPipeline, UnCLIPPipeline, _settings)
 from .schedulers import *  # noqa: F401,F403 - the scheduler classes
 from .utils import make_image_grid, randn_tensor
 

@@ -556,6 +556,44 @@ class StableDiffusionInpaintPipeline(StableDiffusionPipeline):
             del keep, keep_mask
 
 
+def _pair(v, what, default=(0, 0)):
+    """An (a, b) pair of non-negative ints as a ctypes int[2]; None: default."""
+    if v is None:
+        v = default
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise TypeError("%s must be a pair (a, b), not %r" % (what, v))
+    return (ctypes.c_int * 2)(*[_int(x, what, 0) for x in v])
+
+
+class StableDiffusionXLPipeline(StableDiffusionPipeline):
+    """diffusers' StableDiffusionXLPipeline (text-to-image): two text encoders, the pooled embedding and the
+    size micro-conditioning; guidance 5.0 by default."""
+
+    def __call__(self, prompt=None, prompt_2=None, height=None, width=None, num_inference_steps=50,
+                 guidance_scale=5.0, negative_prompt=None, negative_prompt_2=None, num_images_per_prompt=1, eta=0.0,
+                 generator=None, output_type="pil", return_dict=True, guidance_rescale=0.0, original_size=None,
+                 crops_coords_top_left=(0, 0), target_size=None, clip_skip=None, **kwargs):
+        _unsupported(kwargs, _SD_UNSUPPORTED + ("denoising_end", "pooled_prompt_embeds", "negative_pooled_prompt_embeds",
+                                                "negative_original_size", "negative_crops_coords_top_left",
+                                                "negative_target_size"), "StableDiffusionXLPipeline")
+        prompts = _prompts(prompt, "prompt", True)
+        nipp = _int(1 if num_images_per_prompt is None else num_images_per_prompt, "num_images_per_prompt", 1)
+        return self._run(generator, output_type, return_dict, len(prompts) * nipp, StableDiffusionPipelineOutput,
+                         prompts=prompts, prompts_2=_prompts(prompt_2, "prompt_2", False),
+                         negative_prompts=_prompts(negative_prompt, "negative_prompt", False),
+                         negative_prompts_2=_prompts(negative_prompt_2, "negative_prompt_2", False),
+                         num_images_per_prompt=nipp,
+                         height=0 if height is None else _int(height, "height", 1),
+                         width=0 if width is None else _int(width, "width", 1),
+                         num_inference_steps=_int(num_inference_steps, "num_inference_steps", 1),
+                         guidance_scale=_float(guidance_scale, "guidance_scale"), eta=_float(eta, "eta"),
+                         guidance_rescale=_float(guidance_rescale, "guidance_rescale"),
+                         original_size=_pair(original_size, "original_size"),
+                         crops_coords_top_left=_pair(crops_coords_top_left, "crops_coords_top_left"),
+                         target_size=_pair(target_size, "target_size"),
+                         clip_skip=0 if clip_skip is None else _int(clip_skip, "clip_skip", 0))
+
+
 class UnCLIPPipeline(DiffusionPipeline):
     """diffusers' UnCLIPPipeline (Karlo): prior, decoder, two super-resolution UNets."""
     _kind = _lib.PIPELINE_UNCLIP
@@ -596,7 +634,7 @@ class UnCLIPPipeline(DiffusionPipeline):
 
 _PIPELINES = {c.__name__: c for c in (DDPMPipeline, DDIMPipeline, PNDMPipeline, StableDiffusionPipeline,
                                       StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline,
-                                      UnCLIPPipeline)}
+                                      StableDiffusionXLPipeline, UnCLIPPipeline)}
 
 
 # ------------------------------------------------------------ conversions

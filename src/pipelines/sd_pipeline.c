@@ -4,7 +4,10 @@
  * StableDiffusionImg2ImgPipeline when the options carry an init picture
  * (encoded and noised to the strength's first timestep, sd_image.c), and
  * StableDiffusionInpaintPipeline when they carry a mask too (a 9-channel
- * inpainting UNet, or a regular UNet blending the kept region back). */
+ * inpainting UNet, or a regular UNet blending the kept region back);
+ * StableDiffusionXLPipeline text-to-image: two text encoders
+ * (sdxl_text.c), the pooled embedding and the size micro-conditioning added
+ * to the UNet's time embedding. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +15,9 @@
 #include "models/clip_text.h"
 #include "models/unet2d_cond.h"
 #include "models/vae.h"
+#include "io/json.h"
 #include "pipelines/pipeline_internal.h"
+#include "pipelines/sdxl_text.h"
 #include "tensor/exec.h"
 #include "text/clip_tokenizer.h"
 
@@ -30,6 +35,11 @@ typedef struct sd_state {
     cdf_clip_text *text_encoder;
     cdf_clip_tokenizer *tokenizer;
     cdf_vae *vae;
+    /* Stable Diffusion XL only (NULL / 0 otherwise): */
+    cdf_clip_text *text_encoder_2;   /* CLIPTextModelWithProjection */
+    cdf_clip_tokenizer *tokenizer_2; /* pads with "!" */
+    int xl;                          /* StableDiffusionXLPipeline */
+    int force_zeros;                 /* model_index.json force_zeros_for_empty_prompt (default true) */
 } sd_state;
 
 static void sd_free(void *state) {
@@ -38,6 +48,8 @@ static void sd_free(void *state) {
     cdf_unet2d_cond_free(st->cunet);
     cdf_clip_text_free(st->text_encoder);
     cdf_clip_tokenizer_free(st->tokenizer);
+    cdf_clip_text_free(st->text_encoder_2);
+    cdf_clip_tokenizer_free(st->tokenizer_2);
     cdf_vae_free(st->vae);
     cdf_sched_config_free(&st->sched);
     cdf_free(st);
@@ -48,13 +60,21 @@ static cdf_status sd_load(cdf_pipeline *p, const char *dir, const cJSON *idx, co
     static const char *const unet_ok[] = {"UNet2DConditionModel", NULL};
     static const char *const vae_ok[] = {"AutoencoderKL", NULL};
     static const char *const te_ok[] = {"CLIPTextModel", NULL};
+    static const char *const te2_ok[] = {"CLIPTextModelWithProjection", NULL};
     static const char *const tok_ok[] = {"CLIPTokenizer", "CLIPTokenizerFast", NULL};
     const char *cls = NULL;
     char sub[4096];
+    const int xl = strcmp(p->class_name, "StableDiffusionXLPipeline") == 0;
     TRY(cdf_index_expect(idx, idx_path, "unet", unet_ok, err));
     TRY(cdf_index_expect(idx, idx_path, "vae", vae_ok, err));
     TRY(cdf_index_expect(idx, idx_path, "text_encoder", te_ok, err));
     TRY(cdf_index_expect(idx, idx_path, "tokenizer", tok_ok, err));
+    int force_zeros = 1; /* StableDiffusionXLPipeline's __init__ default */
+    if (xl) {
+        TRY(cdf_index_expect(idx, idx_path, "text_encoder_2", te2_ok, err));
+        TRY(cdf_index_expect(idx, idx_path, "tokenizer_2", tok_ok, err));
+        TRY(cdf_json_get_flag(idx, idx_path, "force_zeros_for_empty_prompt", &force_zeros, err));
+    }
     TRY(cdf_index_component(idx, idx_path, "scheduler", 1, &cls, err));
     static const char *const skipped[] = {"safety_checker", "feature_extractor", "image_encoder"};
     for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++) {
@@ -77,10 +97,32 @@ static cdf_status sd_load(cdf_pipeline *p, const char *dir, const cJSON *idx, co
     snprintf(sub, sizeof sub, "%s/vae", dir);
     TRY(cdf_vae_load(sub, variant, &st->vae, err));
     const cdf_unet2d_cond_config *uc = &st->cunet->cfg;
-    if (uc->cross_attention_dim[0] != cdf_clip_text_hidden_size(st->text_encoder))
+    int ctx_dim = cdf_clip_text_hidden_size(st->text_encoder);
+    if (xl) {
+        st->xl = 1;
+        st->force_zeros = force_zeros;
+        snprintf(sub, sizeof sub, "%s/tokenizer_2", dir);
+        TRY(cdf_clip_tokenizer_load(sub, &st->tokenizer_2, err));
+        snprintf(sub, sizeof sub, "%s/text_encoder_2", dir);
+        TRY(cdf_clip_text_load(sub, variant, &st->text_encoder_2, err));
+        cdf_sdxl_text t = {st->tokenizer, st->tokenizer_2, st->text_encoder, st->text_encoder_2};
+        int proj = 0;
+        TRY(cdf_sdxl_text_dims(&t, NULL, &ctx_dim, &proj, err));
+        if (!uc->add_text_time)
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s/unet/config.json: field 'addition_embed_type' must be \"text_time\" for %s", dir,
+                                 p->class_name);
+        if (cdf_unet2d_cond_pooled_dim(st->cunet) != proj)
+            return cdf_error_set(err, CDF_ERR_CONFIG,
+                                 "%s/unet/config.json: field 'projection_class_embeddings_input_dim' %d is not 6 x "
+                                 "addition_time_embed_dim %d + text_encoder_2's projection_dim %d",
+                                 dir, uc->add_embed_in, uc->addition_time_embed_dim, proj);
+    }
+    if (uc->cross_attention_dim[0] != ctx_dim)
         return cdf_error_set(err, CDF_ERR_CONFIG,
-                             "%s: unet cross_attention_dim %d does not match the text encoder's hidden_size %d", dir,
-                             uc->cross_attention_dim[0], cdf_clip_text_hidden_size(st->text_encoder));
+                             "%s/unet/config.json: field 'cross_attention_dim' %d does not match the text encoder%s's "
+                             "hidden_size %d",
+                             dir, uc->cross_attention_dim[0], xl ? "s" : "", ctx_dim);
     const int lc = cdf_vae_latent_channels(st->vae);
     if (uc->in_channels != lc && uc->in_channels != 2 * lc + 1)
         return cdf_error_set(err, CDF_ERR_CONFIG,
@@ -95,8 +137,9 @@ static cdf_status sd_load(cdf_pipeline *p, const char *dir, const cJSON *idx, co
 
 static uint64_t sd_weights_hash(const void *state, uint64_t h) {
     const sd_state *st = state;
-    const cdf_weights *w[3] = {st->cunet->weights, cdf_clip_text_weights(st->text_encoder), cdf_vae_weights(st->vae)};
-    for (int i = 0; i < 3; i++) {
+    const cdf_weights *w[4] = {st->cunet->weights, cdf_clip_text_weights(st->text_encoder), cdf_vae_weights(st->vae),
+                               st->text_encoder_2 ? cdf_clip_text_weights(st->text_encoder_2) : NULL};
+    for (int i = 0; i < 4 && w[i]; i++) {
         h = cdf_weights_hash(w[i], h);
         cdf_weights_release_pages(w[i]); /* hashing read them all: do not keep them all resident */
     }
@@ -313,11 +356,30 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
     int dh, dw;
     sd_default_size(p, &dh, &dw, &C);
     const int uin = p->cunet->cfg.in_channels, lc = cdf_vae_latent_channels(p->vae);
+    const int xl_opts = o->num_prompts_2 || o->num_negative_prompts_2 || o->original_size[0] || o->original_size[1] ||
+                        o->crops_coords_top_left[0] || o->crops_coords_top_left[1] || o->target_size[0] ||
+                        o->target_size[1];
+    if (!p->xl && xl_opts)
+        return cdf_error_set(err, CDF_ERR_ARG,
+                             "prompt_2, negative_prompt_2, original_size, crops_coords_top_left and target_size are for "
+                             "Stable Diffusion XL (this is %s)",
+                             pipe->class_name);
+    if (p->xl && (o->init_image || o->mask_image || o->strength >= 0.0))
+        return cdf_error_set(err, CDF_ERR_UNSUPPORTED,
+                             "%s: image-to-image and inpainting are not supported for Stable Diffusion XL yet",
+                             pipe->class_name);
     sd_start st = {0};
     TRY(start_options(pipe, o, uin, lc, &st, &H, &W, err));
     if (!H) H = dh;
     if (!W) W = dw;
-    TRY(check_options(o, ngens, H, W, err));
+    if (p->xl) {
+        /* SDXL broadcasts one negative prompt to every prompt; cdf_sdxl_encode_prompt checks the lists */
+        cdf_generate_options ox = *o;
+        ox.num_negative_prompts = 0;
+        TRY(check_options(&ox, ngens, H, W, err));
+    } else {
+        TRY(check_options(o, ngens, H, W, err));
+    }
     int total = cdf_pipeline_prompt_batch(o), steps = o->num_inference_steps ? o->num_inference_steps : 50;
     if (steps < 1) return cdf_error_set(err, CDF_ERR_ARG, "num_inference_steps must be at least 1 (got %d)", steps);
     /* get_timesteps: init_timestep = min(int(N * strength), N), the loop starts at N - init_timestep */
@@ -329,7 +391,9 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
                              st.strength, steps);
     int cfg = o->guidance_scale > 1.0, rows = cfg ? 2 * total : total;
     int h = H / f, w = W / f, seq = 0;
-    int D = cdf_clip_text_hidden_size(p->text_encoder), L = cdf_clip_tokenizer_max_length(p->tokenizer);
+    int D = cdf_clip_text_hidden_size(p->text_encoder), L = cdf_clip_tokenizer_max_length(p->tokenizer), P = 0;
+    const cdf_sdxl_text xt = {p->tokenizer, p->tokenizer_2, p->text_encoder, p->text_encoder_2};
+    if (p->xl) TRY(cdf_sdxl_text_dims(&xt, &L, &D, &P, err));
     size_t hw = (size_t)h * w, per = (size_t)lc * hw, n = (size_t)total * per, in_per = (size_t)uin * hw;
     cdf_exec ex;
     cdf_exec_init(&ex, o->threads, err);
@@ -337,6 +401,7 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
     ex.precision = o->precision;
     cdf_scheduler *sch = NULL;
     float *ctx = NULL, *lat = NULL, *in = NULL, *out = NULL, *np = NULL, *noise = NULL, *z = NULL, *img = NULL;
+    float *pooled = NULL, *time_ids = NULL; /* SDXL: [rows, P], [rows, 6] */
     cdf_status s = CDF_OK;
     if (!(ctx = cdf_mallocn((size_t)rows * L * D, sizeof(float))) || !(lat = cdf_mallocn(n, sizeof(float))) ||
         !(in = cdf_mallocn((size_t)rows * in_per, sizeof(float))) || !(out = cdf_mallocn((size_t)rows * per, sizeof(float))) ||
@@ -344,7 +409,26 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
         s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for %d latents of %dx%dx%d", total, lc, h, w);
         goto done;
     }
-    if ((s = encode_prompts(&ex, p, o, cfg, ctx, &seq, err))) goto done;
+    if (p->xl) {
+        if (!(pooled = cdf_mallocn((size_t)rows * P, sizeof(float))) || !(time_ids = cdf_mallocn((size_t)rows * 6, sizeof(float)))) {
+            s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory for %d rows of added conditioning", rows);
+            goto done;
+        }
+        cdf_sdxl_prompt_args a = {o->prompts, o->num_prompts, o->prompts_2, o->num_prompts_2, o->negative_prompts,
+                                  o->num_negative_prompts, o->negative_prompts_2, o->num_negative_prompts_2,
+                                  o->num_images_per_prompt, cfg, p->force_zeros, o->clip_skip};
+        cdf_sdxl_text_out to = {ctx, pooled, NULL, NULL, NULL, NULL, 0};
+        if ((s = cdf_sdxl_encode_prompt(&ex, &xt, &a, &to, err))) goto done;
+        seq = L;
+        /* add_time_ids: original_size + crops_coords_top_left + target_size, the image size by default */
+        const int *os = o->original_size, *cr = o->crops_coords_top_left, *ts = o->target_size;
+        const float row6[6] = {(float)(os[0] || os[1] ? os[0] : H), (float)(os[0] || os[1] ? os[1] : W), (float)cr[0],
+                               (float)cr[1], (float)(ts[0] || ts[1] ? ts[0] : H), (float)(ts[0] || ts[1] ? ts[1] : W)};
+        for (int r = 0; r < rows; r++) memcpy(time_ids + (size_t)r * 6, row6, sizeof row6);
+        cdf_weights_release_pages(cdf_clip_text_weights(p->text_encoder_2));
+    } else if ((s = encode_prompts(&ex, p, o, cfg, ctx, &seq, err))) {
+        goto done;
+    }
     /* stage by stage, the weights of finished stages leave memory (they stay mapped) */
     cdf_weights_release_pages(cdf_clip_text_weights(p->text_encoder));
     if ((s = cdf_pipeline_make_scheduler(&p->sched, o, 1, steps, &sch, err))) goto done;
@@ -368,7 +452,8 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
     for (int i = 0; i < nsteps; i++) {
         double t = cdf_scheduler_timestep_value(sch, i);
         for (int r = 0; r < rows; r++) unet_row(sch, i, lat + (size_t)(r % total) * per, &st, uin, per, hw, in + (size_t)r * in_per);
-        if ((s = cdf_unet2d_cond_forward(&ex, p->cunet, in, rows, h, w, t, ctx, seq, out))) goto done;
+        if ((s = cdf_unet2d_cond_forward_added(&ex, p->cunet, in, rows, h, w, t, ctx, seq, pooled, time_ids, out)))
+            goto done;
         if (cfg)
             guide(out, total, per, g, o->guidance_rescale, np);
         else
@@ -408,6 +493,8 @@ done:
     cdf_free(noise);
     cdf_free(z);
     cdf_free(img);
+    cdf_free(pooled);
+    cdf_free(time_ids);
     start_free(&st);
     cdf_scheduler_free(sch);
     if (o->work_gflop) *o->work_gflop = ex.gemm_flops * 1e-9;
@@ -417,9 +504,10 @@ done:
 
 static const cdf_pipeline_class k_sd_classes[] = {{"StableDiffusionPipeline", CDF_PIPELINE_SD},
                                                   {"StableDiffusionImg2ImgPipeline", CDF_PIPELINE_SD},
-                                                  {"StableDiffusionInpaintPipeline", CDF_PIPELINE_SD}};
+                                                  {"StableDiffusionInpaintPipeline", CDF_PIPELINE_SD},
+                                                  {"StableDiffusionXLPipeline", CDF_PIPELINE_SD}};
 
 const cdf_pipeline_family cdf_family_sd = {
-    "Stable Diffusion", k_sd_classes, 3, sd_load, sd_run, sd_free, sd_weights_hash, sd_default_size,
+    "Stable Diffusion", k_sd_classes, 4, sd_load, sd_run, sd_free, sd_weights_hash, sd_default_size,
     cdf_pipeline_prompt_batch,
 };

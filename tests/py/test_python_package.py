@@ -508,6 +508,24 @@ def loading():
     check(type(pn) is cdiffusers.PNDMPipeline and err <= c["tolerance"]["image_atol"],
           "DiffusionPipeline: PNDMPipeline, golden image within %g (max error %.3g)" % (c["tolerance"]["image_atol"], err))
     pn.close()
+    # SDXL: the guide's call with only the import changed, on the golden negative / negative_2 case
+    xl = DiffusionPipeline.from_pretrained(os.path.join(DATA, "sdxl", "pipelines", "tiny-sdxl-a"))
+    xl.set_progress_bar_config(disable=True)
+    for name in ("negative_and_negative_2", "no_negative_zeroed", "explicit_empty_negative"):
+        c = json.load(open(os.path.join(DATA, "sdxl", "cases", name, "case.json")))
+        g = c["call"]["generator"]
+        gens = [pcg(x) for x in (g["seeds"] if g["list"] else [g["seeds"]])]
+        kw = {k: v for k, v in c["call"]["kwargs"].items()}
+        out = xl(c["call"]["prompt"], generator=gens if g["list"] else gens[0], **kw).images
+        a = c["arrays"]["image"]
+        want = np.fromfile(os.path.join(DATA, "sdxl", "cases", name, a["file"]), np.float32).reshape(a["shape"])
+        err = float(np.abs(out - want).max()) if out.shape == want.shape else float("inf")
+        check(type(xl) is cdiffusers.StableDiffusionXLPipeline and err <= c["suggested_tolerance"]["image"]["atol"],
+              "StableDiffusionXLPipeline %s: image within tolerance (max error %.3g)" % (name, err))
+    raises(TypeError, lambda: xl("a cat", bogus=1), "SDXL unknown argument", "bogus")
+    raises(ValueError, lambda: xl("a cat", generator=pcg(0), negative_prompt=["a", "b"], num_inference_steps=2),
+           "SDXL two negative prompts for one prompt")
+    xl.close()
     un = os.path.join(DATA, "unclip", "pipelines", "tiny-karlo-a")
     p = DiffusionPipeline.from_pretrained(un)
     check(type(p) is UnCLIPPipeline and p.decoder_scheduler.config["variance_type"] == "learned_range",
