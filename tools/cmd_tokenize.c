@@ -12,29 +12,37 @@ int cmd_tokenize(int argc, char **argv) {
     cli_args a;
     cli_args_init(&a, argc, argv, CMD);
     const char *pos[2] = {NULL, NULL};
-    int npos = 0;
+    int npos = 0, which = 1;
     while (cli_next(&a)) {
         if (!a.name) {
             if (npos == 2) cli_usage_error(CMD, "unexpected argument '%s' (quote the text)", a.value);
             pos[npos++] = a.value;
         } else if (!strcmp(a.name, "help")) {
-            printf("usage: cdiffusers tokenize MODEL_DIR TEXT\n\n"
+            printf("usage: cdiffusers tokenize MODEL_DIR TEXT [--tokenizer 1|2]\n\n"
                    "Prints the token ids the pipeline gives its text encoder for TEXT:\n"
                    "tokenizer(TEXT, padding=\"max_length\", max_length=77, truncation=True).input_ids,\n"
                    "space-separated on one line (MODEL_DIR/tokenizer, or MODEL_DIR itself when it holds\n"
-                   "vocab.json).  A truncated prompt is reported on stderr.\n");
+                   "vocab.json).  --tokenizer 2: Stable Diffusion XL's MODEL_DIR/tokenizer_2 (pads with\n"
+                   "\"!\", which is then a special token).  A truncated prompt is reported on stderr.\n");
             return 0;
+        } else if (!strcmp(a.name, "tokenizer")) {
+            which = (int)cli_parse_int(CMD, "--tokenizer", cli_value(&a), 1, 2);
         } else {
             cli_usage_error(CMD, "unknown option --%s", a.name);
         }
     }
     if (npos != 2) cli_usage_error(CMD, "MODEL_DIR and TEXT are required");
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/tokenizer/vocab.json", pos[0]);
+    const char *sub = which == 2 ? "tokenizer_2" : "tokenizer";
+    snprintf(dir, sizeof dir, "%s/%s/vocab.json", pos[0], sub);
     FILE *f = fopen(dir, "rb");
     if (f) {
         fclose(f);
-        snprintf(dir, sizeof dir, "%s/tokenizer", pos[0]);
+        snprintf(dir, sizeof dir, "%s/%s", pos[0], sub);
+    } else if (which == 2) {
+        fprintf(stderr, "cdiffusers %s: error: %s/tokenizer_2: no second tokenizer (a Stable Diffusion XL folder has "
+                        "one)\n", CMD, pos[0]);
+        return CLI_EXIT_FAIL;
     } else {
         snprintf(dir, sizeof dir, "%s", pos[0]);
     }

@@ -104,6 +104,14 @@ try:
         check(err <= tol, "%s: image within %g (max error %.3g)" % (name, tol, err))
     check(ran == N_CASES, "ran the %d SDXL cases through the CLI (ran %d)" % (N_CASES, ran))
 
+    # a batch slot equals the image made alone: image 2 of the guide's batch (generators 0..3), alone with seed 2
+    c = json.load(open(os.path.join(ROOT, "cases", "seeddoc_gen_seeds0to3_nipp4", "case.json")))
+    batch = os.path.join(tmp, "seeddoc_gen_seeds0to3_nipp4.npy")
+    alone = os.path.join(tmp, "alone.npy")
+    p = run(["generate", os.path.join(ROOT, c["call"]["pipeline"]), "--prompt", c["call"]["prompt"], "--seed", "2",
+             "--quiet", "--out", alone])
+    check(p.returncode == 0 and os.path.exists(batch) and np.load(alone)[0].tobytes() == np.load(batch)[2].tobytes(),
+          "image 2 of a 4-generator batch equals the same image made alone: the same bytes")
     # threads, the PNG and regenerate, on the micro-conditioning case
     c = json.load(open(os.path.join(ROOT, "cases", "microcond_orig_crop_target", "case.json")))
     args = case_args(c)
@@ -120,6 +128,15 @@ try:
     check(params.get("prompt_2") == ["a second prompt"] and params.get("original_size") == [4096, 3072] and
           params.get("pipeline") == "StableDiffusionXLPipeline", "the PNG records prompt_2 and original_size")
 
+    # tokenize --tokenizer 2: tokenizer_2's golden ids ("!" is its pad token, id 0)
+    lines = [json.loads(l) for l in open(os.path.join(ROOT, "tokenizer_2_golden.jsonl"))]
+    bang = [x for x in lines if x["content_differs_from_tokenizer"]][:5] + lines[:3]
+    model = os.path.join(ROOT, "pipelines", "tiny-sdxl-a")
+    good = all(run(["tokenize", model, x["text"], "--tokenizer", "2"]).stdout.split() ==
+               [str(i) for i in x["input_ids"]] for x in bang)
+    check(good, "tokenize --tokenizer 2 gives tokenizer_2's golden ids (%d strings)" % len(bang))
+    p = run(["tokenize", os.path.join(DATA, "sd", "pipelines", "tiny-sd15-a"), "hi", "--tokenizer", "2"])
+    check(p.returncode == 1 and "tokenizer_2" in p.stderr, "tokenize --tokenizer 2 on an SD 1.5 folder: one line")
     # bad folders and options: one line each
     model = os.path.join(ROOT, "pipelines", "tiny-sdxl-a")
     broken = os.path.join(tmp, "broken")
