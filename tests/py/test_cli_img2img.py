@@ -28,6 +28,8 @@ except ImportError:
     sys.exit(77)
 
 CLI, DATA = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pngparams import png_params  # noqa: E402
 ROOT = os.path.join(DATA, "sd_img2img")
 CLI_CASES = ("i2i_ddim_eta0.5_h64w96", "i2i_euler_s0.3", "i2i_gen4_seeds0to3_nipp4", "inpaint4_blend_pndm_s0.75_rect",
              "inpaint9_s0.6_soft_negative_gen2")
@@ -42,24 +44,6 @@ def check(cond, what):
 
 def run(args):
     return subprocess.run([CLI] + args, capture_output=True, text=True)
-
-
-def png_params(path):
-    """The JSON of a PNG's "parameters" text chunk (tEXt or iTXt)."""
-    b = open(path, "rb").read()
-    i = 8
-    while i < len(b):
-        n = int.from_bytes(b[i:i + 4], "big")
-        t, d = b[i + 4:i + 8], b[i + 8:i + 8 + n]
-        if t == b"tEXt" and d.startswith(b"parameters\0"):
-            return json.loads(d[11:].decode("latin-1"))
-        if t == b"iTXt" and d.startswith(b"parameters\0"):
-            r = d[11:]
-            comp, r = r[0], r[2:]
-            r = r.split(b"\0", 2)[2]
-            return json.loads((zlib.decompress(r) if comp else r).decode())
-        i += 12 + n
-    return {}
 
 
 def write_png16(path, w, h):

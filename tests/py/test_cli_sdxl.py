@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zlib
 
 try:
     import numpy as np
@@ -22,6 +21,8 @@ except ImportError:
     sys.exit(77)
 
 CLI, DATA = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pngparams import png_params  # noqa: E402
 ROOT = os.path.join(DATA, "sdxl")
 N_CASES = 16
 failures = []
@@ -35,23 +36,6 @@ def check(cond, what):
 
 def run(args):
     return subprocess.run([CLI] + args, capture_output=True, text=True)
-
-
-def png_params(path):
-    """The JSON of a PNG's "parameters" text chunk (tEXt or iTXt)."""
-    b = open(path, "rb").read()
-    i = 8
-    while i < len(b):
-        n = int.from_bytes(b[i:i + 4], "big")
-        t, d = b[i + 4:i + 8], b[i + 8:i + 8 + n]
-        if t in (b"tEXt", b"iTXt") and d.startswith(b"parameters\0"):
-            r = d[11:]
-            if t == b"iTXt":
-                comp, r = r[0], r[2:].split(b"\0", 2)[2]
-                r = zlib.decompress(r) if comp else r
-            return json.loads(r.decode("latin-1" if t == b"tEXt" else "utf-8"))
-        i += 12 + n
-    return {}
 
 
 def strings(v):
