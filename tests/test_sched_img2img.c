@@ -234,16 +234,10 @@ static void run_case(const char *name, const char *dir) {
     assert_int_equal(out_rows, cfg_on ? 2 * B : B);
     assert_int_equal(n_out, (size_t)out_rows * per);
     float *mo = malloc(n_noise * 4);
-    for (size_t k = 0; k < n_noise; k++) {
-        if (cfg_on) {
-            const float u = unet_out[k], c = unet_out[n_noise + k];
-            float d = c - u;
-            d = (float)gs * d;
-            mo[k] = u + d;
-        } else {
-            mo[k] = unet_out[k];
-        }
-    }
+    if (cfg_on)
+        tu_guided_f32(unet_out, n_noise, gs, mo);
+    else
+        memcpy(mo, unet_out, n_noise * 4);
     const cJSON *eta = cJSON_GetObjectItemCaseSensitive(item(call, "kwargs"), "eta");
     cdf_sched_step_opts o = {eta && cJSON_IsNumber(eta) ? eta->valuedouble : 0.0, -1};
     const int needs = cdf_scheduler_step_needs_noise(s, 0, &o);

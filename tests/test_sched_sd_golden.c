@@ -153,16 +153,10 @@ static void run_case(const char *name, const char *dir) {
     }
     /* 4. the first step on the guided noise prediction */
     float *mo = malloc(n_lat * 4);
-    for (size_t k = 0; k < n_lat; k++) {
-        if (cfg_on) {
-            const float u = unet_out[k], c = unet_out[n_lat + k];
-            float d = c - u;
-            d = (float)gs * d;
-            mo[k] = u + d;
-        } else {
-            mo[k] = unet_out[k];
-        }
-    }
+    if (cfg_on)
+        tu_guided_f32(unet_out, n_lat, gs, mo);
+    else
+        memcpy(mo, unet_out, n_lat * 4);
     cdf_sched_step_opts o = {0.0, -1};
     const int needs = cdf_scheduler_step_needs_noise(s, 0, &o);
     assert_int_equal(needs, step_noise != NULL);

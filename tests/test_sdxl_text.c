@@ -34,25 +34,6 @@ static cdf_clip_text *load_enc(const char *dir) {
     return m;
 }
 
-/* The JSON line without "\u0000" escapes: a C string cannot hold U+0000, and
- * the tokenizer deletes it anyway (BasicTokenizer._clean_text). */
-static char *drop_nul_escapes(const char *s) {
-    size_t n = strlen(s), k = 0;
-    char *o = malloc(n + 1);
-    assert_non_null(o);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n) {
-            if (i + 5 < n && memcmp(s + i + 1, "u0000", 5) == 0) {
-                i += 5;
-                continue;
-            }
-            o[k++] = s[i++]; /* an escape pair stays together ("\\u0000" is not NUL) */
-        }
-        o[k++] = s[i];
-    }
-    o[k] = 0;
-    return o;
-}
 
 static void test_tokenizer_2_golden(void **state) {
     (void)state;
@@ -67,7 +48,8 @@ static void test_tokenizer_2_golden(void **state) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = 0;
         if (*line) {
-            char *clean = drop_nul_escapes(line);
+            char *clean = tu_drop_nul_escapes(line, strlen(line));
+            assert_non_null(clean);
             cJSON *j = cJSON_Parse(clean);
             free(clean);
             assert_non_null(j);

@@ -25,25 +25,6 @@ static cdf_clip_tokenizer *load_golden(void) {
     return t;
 }
 
-/* A copy of the JSON line without "\u0000" escapes: a C string cannot hold
- * U+0000, and the tokenizer deletes it anyway (BasicTokenizer._clean_text). */
-static char *drop_nul_escapes(const char *s, size_t n) {
-    char *o = malloc(n + 1);
-    assert_non_null(o);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\\' && i + 1 < n) {
-            if (i + 5 < n && memcmp(s + i + 1, "u0000", 5) == 0) {
-                i += 5;
-                continue;
-            }
-            o[k++] = s[i++]; /* keep an escape pair together ("\\u0000" is not NUL) */
-        }
-        o[k++] = s[i];
-    }
-    o[k] = 0;
-    return o;
-}
 
 /* "".join(tokens).replace("</w>", " ").strip() when every token character is
  * printable ASCII (bytes_to_unicode maps those bytes to themselves, so this is
@@ -92,7 +73,8 @@ static void test_golden_strings(void **state) {
             if (!nl) break;
             continue;
         }
-        char *clean = drop_nul_escapes(line, len);
+        char *clean = tu_drop_nul_escapes(line, len);
+        assert_non_null(clean);
         cJSON *j = cJSON_Parse(clean);
         free(clean);
         assert_non_null(j);

@@ -135,3 +135,30 @@ cJSON *tu_load_py_json(const char *path) {
     free(text);
     return r;
 }
+
+char *tu_drop_nul_escapes(const char *s, size_t n) {
+    char *o = malloc(n + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n) {
+            if (i + 5 < n && memcmp(s + i + 1, "u0000", 5) == 0) {
+                i += 5;
+                continue;
+            }
+            o[k++] = s[i++]; /* keep an escape pair together ("\\u0000" is not NUL) */
+        }
+        o[k++] = s[i];
+    }
+    o[k] = 0;
+    return o;
+}
+
+void tu_guided_f32(const float *rows, size_t n, double g, float *out) {
+    for (size_t k = 0; k < n; k++) {
+        const float u = rows[k], c = rows[n + k];
+        float d = c - u;
+        d = (float)g * d;
+        out[k] = u + d;
+    }
+}

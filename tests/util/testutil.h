@@ -37,6 +37,14 @@ const char *tu_rng_golden(const char *folder, const char *file);
  * a held-back set under CDF_RNG_GOLDEN_ROOT has its own size, but never none. */
 void tu_expect_ran(const char *what, int n, int in_tree);
 
+/* A malloc'd copy of the n-byte JSON text s without "\u0000" escapes (a C
+ * string cannot hold U+0000, and the CLIP tokenizer deletes it anyway); an
+ * escape pair stays together, so "\\u0000" is kept. */
+char *tu_drop_nul_escapes(const char *s, size_t n);
+/* Classifier-free guidance as diffusers computes it in float32, written
+ * independently of the library: out[k] = u + g * (c - u) with u = rows[k],
+ * c = rows[n + k] (rows [uncond; cond], n floats each). */
+void tu_guided_f32(const float *rows, size_t n, double g, float *out);
 /* JSON text as Python's json writes it, with -Infinity / Infinity / NaN
  * turned into the strings "-Infinity", "Infinity", "NaN" cJSON can read;
  * NULL when unparsable.  The caller frees the result with cJSON_Delete. */
