@@ -32,6 +32,34 @@ typedef enum cdf_output_type {
 
 typedef struct cdf_pipeline cdf_pipeline;
 
+/* A cache of text-encoder results the caller owns and passes to generate
+ * calls (cdf_generate_options.text_cache), so a prompt already encoded is not
+ * encoded again: Stable Diffusion 1.x / 2.x (each prompt row's encoder output,
+ * keyed by clip_skip and precision) and Stable Diffusion XL (each encoder's hidden states
+ * and text_encoder_2's pooled embeds); UnCLIP does not use it.  Images are
+ * bit-identical with and without it.  Entries belong to the loaded pipeline
+ * that made them (one cache may serve several pipelines; a pipeline loaded
+ * later never sees another load's entries, even at the same address).
+ * Prompts are still tokenized on every call (truncation notices as without a
+ * cache).  Not thread-safe: one cache must not be used by two calls at the
+ * same time (one per thread, or a lock around the calls). */
+typedef struct cdf_text_cache cdf_text_cache;
+/* max_bytes: the most memory the cached embeddings may hold (least recently
+ * used entries leave first; an entry counts its floats, its prompt text and
+ * its bookkeeping; the index is extra); 0: a default of 256 MiB.  Caller owns
+ * *out (cdf_text_cache_free). */
+cdf_status cdf_text_cache_new(size_t max_bytes, cdf_text_cache **out, cdf_error *err);
+/* Frees c and every entry (NULL is fine); no pipeline keeps a reference to it. */
+void cdf_text_cache_free(cdf_text_cache *c);
+/* Hits and misses since creation (c borrowed; NULL gives 0, 0; either
+ * pointer may be NULL): one per prompt row and encoder output looked up: an
+ * SD call looks up each prompt, and under guidance each negative prompt; SDXL
+ * three outputs per row (text_encoder's hidden states, text_encoder_2's hidden
+ * states, its pooled embeds), none for negatives it zeroes.  A text missing
+ * from the cache counts a miss for every row that has it, and is encoded
+ * once. */
+void cdf_text_cache_stats(const cdf_text_cache *c, uint64_t *hits, uint64_t *misses);
+
 typedef struct cdf_load_options {
     cdf_pipeline_kind kind; /* CDF_PIPELINE_AUTO by default */
     const char *variant;    /* weight file variant such as "fp16", or NULL */
@@ -146,6 +174,8 @@ typedef struct cdf_generate_options {
     int original_size[2];                  /* (height, width) for the micro-conditioning; {0, 0}: the image's */
     int crops_coords_top_left[2];          /* (top, left); default {0, 0} */
     int target_size[2];                    /* (height, width); {0, 0}: the image's */
+    cdf_text_cache *text_cache;            /* optional: borrowed for the call (SD and SDXL; UnCLIP ignores it); the
+                                              call reads and adds entries (same bytes as without it) */
 } cdf_generate_options;
 
 /* SchedulerClass.from_config(config, **overrides) as diffusers computes it.

@@ -91,7 +91,8 @@ class GenerateOptions(ctypes.Structure):  # cdf_generate_options, field for fiel
                 ("work_gflop", POINTER(c_double)), ("init_image", POINTER(Tensor)), ("strength", c_double),
                 ("mask_image", POINTER(Tensor)), ("prompts_2", POINTER(c_char_p)), ("num_prompts_2", c_size_t),
                 ("negative_prompts_2", POINTER(c_char_p)), ("num_negative_prompts_2", c_size_t),
-                ("original_size", c_int * 2), ("crops_coords_top_left", c_int * 2), ("target_size", c_int * 2)]
+                ("original_size", c_int * 2), ("crops_coords_top_left", c_int * 2), ("target_size", c_int * 2),
+                ("text_cache", c_void_p)]
 
 
 class Pcg64State(ctypes.Structure):  # cdf_pcg64_state

@@ -166,6 +166,7 @@ void cdf_generate_options_init(cdf_generate_options *o) {
     o->prior_guidance_scale = 4.0;
     o->decoder_guidance_scale = 8.0;
     o->strength = -1.0;
+    o->text_cache = NULL;
 }
 
 int cdf_pipeline_batch_size(const cdf_pipeline *p, const cdf_generate_options *o) {

@@ -18,6 +18,7 @@
 #include "io/json.h"
 #include "pipelines/pipeline_internal.h"
 #include "pipelines/sdxl_text.h"
+#include "pipelines/text_cache.h"
 #include "tensor/exec.h"
 #include "text/clip_tokenizer.h"
 
@@ -40,6 +41,7 @@ typedef struct sd_state {
     cdf_clip_tokenizer *tokenizer_2; /* pads with "!" */
     int xl;                          /* StableDiffusionXLPipeline */
     int force_zeros;                 /* model_index.json force_zeros_for_empty_prompt (default true) */
+    uint64_t text_uid;               /* this load's identity in text caches (cdf_text_uid) */
 } sd_state;
 
 static void sd_free(void *state) {
@@ -86,6 +88,7 @@ static cdf_status sd_load(cdf_pipeline *p, const char *dir, const cJSON *idx, co
     sd_state *st = cdf_calloc(1, sizeof *st);
     if (!st) return cdf_error_set(err, CDF_ERR_NOMEM, "out of memory loading %s", dir);
     p->state = st;
+    st->text_uid = cdf_text_uid(st);
     TRY(cdf_pipeline_load_scheduler(dir, "scheduler", -1, &st->sched, &p->sched_json, err));
     snprintf(p->sched_name, sizeof p->sched_name, "%s", cdf_sched_kind_name(st->sched.kind));
     snprintf(sub, sizeof sub, "%s/tokenizer", dir);
@@ -155,6 +158,36 @@ static void sd_default_size(const void *state, int *h, int *w, int *c) {
     *c = cdf_vae_out_channels(st->vae);
 }
 
+/* cdf_clip_text_forward as a cdf_text_forward_fn. */
+typedef struct sd_forward_args {
+    cdf_exec *ex;
+    const cdf_clip_text *te;
+    int seq, clip_skip;
+} sd_forward_args;
+
+static cdf_status sd_forward(void *user, const int64_t *ids, int n, float *const *outs) {
+    const sd_forward_args *a = user;
+    return cdf_clip_text_forward(a->ex, a->te, ids, n, a->seq, a->clip_skip, outs[0]);
+}
+
+/* One half of the rows: texts [B] encoded (through o->text_cache when set) with clip_skip, each row repeated nipp
+ * times into dst [B * nipp, L, D]; ids [B, L] and emb [B, L, D] are scratch. */
+static cdf_status encode_rows(cdf_exec *ex, const sd_state *p, const cdf_generate_options *o, const char *const *texts,
+                              int B, int warn, int clip_skip, int64_t *ids, float *emb, float *dst, cdf_error *err) {
+    const int nipp = o->num_images_per_prompt, L = cdf_clip_tokenizer_max_length(p->tokenizer);
+    const size_t row = (size_t)L * cdf_clip_text_hidden_size(p->text_encoder);
+    TRY(cdf_pipeline_tokenize(p->tokenizer, texts, B, warn, ids, NULL, err));
+    sd_forward_args fa = {ex, p->text_encoder, L, clip_skip};
+    const cdf_text_source src = {.uid = p->text_uid, .encoder = p->text_encoder, .which = 1,
+                                 .precision = (int)ex->precision, .seq = L, .forward = sd_forward, .user = &fa};
+    const cdf_text_part part = {clip_skip, 0, row, emb};
+    TRY(cdf_text_cache_fill(o->text_cache, &src, texts, ids, B, &part, 1, err));
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < nipp; k++)
+            memcpy(dst + ((size_t)b * nipp + k) * row, emb + (size_t)b * row, row * sizeof(float));
+    return CDF_OK;
+}
+
 /* ctx rows: [negative x nipp per prompt; positive x nipp per prompt] (CFG) or positive only. */
 static cdf_status encode_prompts(cdf_exec *ex, const sd_state *p, const cdf_generate_options *o, int cfg,
                                  float *ctx, int *seq_out, cdf_error *err) {
@@ -162,25 +195,19 @@ static cdf_status encode_prompts(cdf_exec *ex, const sd_state *p, const cdf_gene
     int D = cdf_clip_text_hidden_size(p->text_encoder);
     size_t row = (size_t)L * D;
     cdf_status s = CDF_OK;
-    int64_t *ids = cdf_mallocn((size_t)B * L, sizeof *ids);
-    float *emb = cdf_mallocn((size_t)B * row, sizeof *emb);
-    const char **neg = cdf_calloc((size_t)B, sizeof *neg);
+    int64_t *ids = cdf_mallocn((size_t)B * L, sizeof *ids); /* [B, L] */
+    float *emb = cdf_mallocn((size_t)B * row, sizeof *emb); /* [B, L, D] */
+    const char **neg = cdf_calloc((size_t)B, sizeof *neg);  /* [B] */
     if (!ids || !emb || !neg) {
         s = cdf_error_set(err, CDF_ERR_NOMEM, "out of memory encoding %d prompts", B);
         goto done;
     }
     float *pos_dst = ctx + (cfg ? (size_t)B * nipp * row : 0);
-    if ((s = cdf_pipeline_tokenize(p->tokenizer, o->prompts, B, 1, ids, NULL, err))) goto done;
-    if ((s = cdf_clip_text_forward(ex, p->text_encoder, ids, B, L, o->clip_skip, emb))) goto done;
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < nipp; k++) memcpy(pos_dst + ((size_t)b * nipp + k) * row, emb + (size_t)b * row, row * sizeof(float));
+    if ((s = encode_rows(ex, p, o, o->prompts, B, 1, o->clip_skip, ids, emb, pos_dst, err))) goto done;
     if (cfg) {
         for (int b = 0; b < B; b++) neg[b] = o->num_negative_prompts ? o->negative_prompts[b] : "";
         /* the negative prompt is encoded without clip_skip, as diffusers' encode_prompt does */
-        if ((s = cdf_pipeline_tokenize(p->tokenizer, neg, B, 0, ids, NULL, err))) goto done;
-        if ((s = cdf_clip_text_forward(ex, p->text_encoder, ids, B, L, 0, emb))) goto done;
-        for (int b = 0; b < B; b++)
-            for (int k = 0; k < nipp; k++) memcpy(ctx + ((size_t)b * nipp + k) * row, emb + (size_t)b * row, row * sizeof(float));
+        if ((s = encode_rows(ex, p, o, neg, B, 0, 0, ids, emb, ctx, err))) goto done;
     }
     *seq_out = L;
 done:
@@ -418,7 +445,7 @@ static cdf_status sd_run(cdf_pipeline *pipe, const cdf_generate_options *o, cdf_
                                   o->num_negative_prompts, o->negative_prompts_2, o->num_negative_prompts_2,
                                   o->num_images_per_prompt, cfg, p->force_zeros, o->clip_skip};
         cdf_sdxl_text_out to = {ctx, pooled, NULL, NULL, NULL, NULL, 0};
-        if ((s = cdf_sdxl_encode_prompt(&ex, &xt, &a, &to, err))) goto done;
+        if ((s = cdf_sdxl_encode_prompt_cached(&ex, &xt, &a, o->text_cache, p->text_uid, &to, err))) goto done;
         seq = L;
         /* add_time_ids: original_size + crops_coords_top_left + target_size, the image size by default */
         const int *os = o->original_size, *cr = o->crops_coords_top_left, *ts = o->target_size;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pipelines/pipeline_internal.h"
+#include "pipelines/text_cache.h"
 #include "tensor/exec.h"
 
 int cdf_sdxl_text_rows(const cdf_sdxl_prompt_args *a) {
@@ -70,17 +71,46 @@ static const char *pick(const char *const *list, size_t n, size_t i, const char 
     return list[i];
 }
 
-/* Tokenizes texts with both tokenizers, runs both encoders and writes rows
- * [row0, row0 + np * nipp) of out; the pooled rows too.  clip_skip as in cdf_clip_text_forward_hidden. */
-static cdf_status encode_half(cdf_exec *ex, const cdf_sdxl_text *t, const char *const *t1, const char *const *t2,
-                              int np, int nipp, int clip_skip, int warn, int seq, int h1, int h2, int P,
-                              int64_t *ids1, int64_t *ids2, float *e1, float *e2, float *pool, float *emb_out,
-                              float *pool_out, cdf_error *err) {
+/* cdf_clip_text_forward_hidden as a cdf_text_forward_fn: outs[0] the hidden states, outs[1] (encoder 2) the
+ * pooled text_embeds. */
+typedef struct xl_forward_args {
+    cdf_exec *ex;
+    const cdf_clip_text *te;
+    int seq, clip_skip, pooled;
+} xl_forward_args;
+
+static cdf_status xl_forward(void *user, const int64_t *ids, int n, float *const *outs) {
+    const xl_forward_args *a = user;
+    return cdf_clip_text_forward_hidden(a->ex, a->te, ids, n, a->seq, a->clip_skip, outs[0],
+                                        a->pooled ? outs[1] : NULL);
+}
+
+/* The cache a call encodes through (NULL: none) and its components' load identity. */
+typedef struct xl_cache_ctx {
+    cdf_text_cache *cache; /* NULL: no cache */
+    uint64_t uid;
+} xl_cache_ctx;
+
+/* Tokenizes texts with both tokenizers, runs both encoders (through the
+ * cache when there is one) and writes rows [row0, row0 + np * nipp) of out;
+ * the pooled rows too.  clip_skip as in cdf_clip_text_forward_hidden. */
+static cdf_status encode_half(cdf_exec *ex, const cdf_sdxl_text *t, const xl_cache_ctx *cc, const char *const *t1,
+                              const char *const *t2, int np, int nipp, int clip_skip, int warn, int seq, int h1,
+                              int h2, int P, int64_t *ids1, int64_t *ids2, float *e1, float *e2, float *pool,
+                              float *emb_out, float *pool_out, cdf_error *err) {
     cdf_status s;
     if ((s = cdf_pipeline_tokenize(t->tokenizer, t1, np, warn, ids1, NULL, err))) return s;
     if ((s = cdf_pipeline_tokenize(t->tokenizer_2, t2, np, warn, ids2, NULL, err))) return s;
-    if ((s = cdf_clip_text_forward_hidden(ex, t->text_encoder, ids1, np, seq, clip_skip, e1, NULL))) return s;
-    if ((s = cdf_clip_text_forward_hidden(ex, t->text_encoder_2, ids2, np, seq, clip_skip, e2, pool))) return s;
+    xl_forward_args f1 = {ex, t->text_encoder, seq, clip_skip, 0}, f2 = {ex, t->text_encoder_2, seq, clip_skip, 1};
+    const cdf_text_source s1 = {.uid = cc->uid, .encoder = t->text_encoder, .which = 1,
+                                .precision = (int)ex->precision, .seq = seq, .forward = xl_forward, .user = &f1};
+    const cdf_text_source s2 = {.uid = cc->uid, .encoder = t->text_encoder_2, .which = 2,
+                                .precision = (int)ex->precision, .seq = seq, .forward = xl_forward, .user = &f2};
+    const cdf_text_part p1 = {clip_skip, 0, (size_t)seq * h1, e1};                /* e1 [np, seq, h1] */
+    const cdf_text_part p2[2] = {{clip_skip, 0, (size_t)seq * h2, e2},           /* e2 [np, seq, h2] */
+                                 {-1, 1, (size_t)P, pool}};                        /* pool [np, P] */
+    if ((s = cdf_text_cache_fill(cc->cache, &s1, t1, ids1, np, &p1, 1, err))) return s;
+    if ((s = cdf_text_cache_fill(cc->cache, &s2, t2, ids2, np, p2, 2, err))) return s;
     size_t D = (size_t)h1 + (size_t)h2;
     for (int i = 0; i < np; i++)
         for (int k = 0; k < nipp; k++) {
@@ -97,6 +127,12 @@ static cdf_status encode_half(cdf_exec *ex, const cdf_sdxl_text *t, const char *
 
 cdf_status cdf_sdxl_encode_prompt(cdf_exec *ex, const cdf_sdxl_text *t, const cdf_sdxl_prompt_args *a,
                                   cdf_sdxl_text_out *out, cdf_error *err) {
+    return cdf_sdxl_encode_prompt_cached(ex, t, a, NULL, 0, out, err);
+}
+
+cdf_status cdf_sdxl_encode_prompt_cached(cdf_exec *ex, const cdf_sdxl_text *t, const cdf_sdxl_prompt_args *a,
+                                         cdf_text_cache *cache, uint64_t uid, cdf_sdxl_text_out *out, cdf_error *err) {
+    const xl_cache_ctx cc = {cache, uid};
     int seq = 0, D = 0, P = 0;
     cdf_status s = cdf_sdxl_text_dims(t, &seq, &D, &P, err);
     if (s) return s;
@@ -150,8 +186,8 @@ cdf_status cdf_sdxl_encode_prompt(cdf_exec *ex, const cdf_sdxl_text *t, const cd
         t2[i] = pick(a->prompts_2, a->num_prompts_2, i, a->prompts[i]);
     }
     float *pos_emb = out->prompt_embeds + (cfg ? B * row : 0), *pos_pool = out->pooled + (cfg ? B * P : 0);
-    if ((s = encode_half(ex, t, t1, t2, n, nipp, a->clip_skip, 1, seq, h1, h2, P, ids1, ids2, e1, e2, pool, pos_emb,
-                         pos_pool, err)))
+    if ((s = encode_half(ex, t, &cc, t1, t2, n, nipp, a->clip_skip, 1, seq, h1, h2, P, ids1, ids2, e1, e2, pool,
+                         pos_emb, pos_pool, err)))
         goto done;
     if (out->ids) memcpy(out->ids, ids1, np * seq * sizeof *ids1);
     if (out->ids_2) memcpy(out->ids_2, ids2, np * seq * sizeof *ids2);
@@ -165,7 +201,7 @@ cdf_status cdf_sdxl_encode_prompt(cdf_exec *ex, const cdf_sdxl_text *t, const cd
             t2[i] = pick(a->negative_prompts_2, a->num_negative_prompts_2, i, t1[i]);
         }
         /* no truncation warning and hidden_states[-2] whatever clip_skip, as diffusers */
-        if ((s = encode_half(ex, t, t1, t2, n, nipp, 0, 0, seq, h1, h2, P, ids1, ids2, e1, e2, pool,
+        if ((s = encode_half(ex, t, &cc, t1, t2, n, nipp, 0, 0, seq, h1, h2, P, ids1, ids2, e1, e2, pool,
                              out->prompt_embeds, out->pooled, err)))
             goto done;
         if (out->neg_ids) memcpy(out->neg_ids, ids1, np * seq * sizeof *ids1);

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdiffusers/pipeline.h"
 #include "models/clip_text.h"
 #include "text/clip_tokenizer.h"
 
@@ -91,5 +92,12 @@ cdf_status cdf_sdxl_text_dims(const cdf_sdxl_text *t, int *seq, int *dim, int *p
  * CDF_PIPE_MAX_BATCH images; the tokenizers' and encoders' errors. */
 cdf_status cdf_sdxl_encode_prompt(cdf_exec *ex, const cdf_sdxl_text *t, const cdf_sdxl_prompt_args *a,
                                   cdf_sdxl_text_out *out, cdf_error *err);
+/* The same through a text cache (borrowed; NULL: exactly the call above):
+ * text_encoder's and text_encoder_2's hidden states per clip_skip and
+ * text_encoder_2's pooled embeds (one entry whatever clip_skip) of each
+ * resolved prompt text, keyed with uid, the components' load (cdf_text_uid).
+ * The zeroed negative half looks nothing up.  Same bytes as without it. */
+cdf_status cdf_sdxl_encode_prompt_cached(cdf_exec *ex, const cdf_sdxl_text *t, const cdf_sdxl_prompt_args *a,
+                                         cdf_text_cache *cache, uint64_t uid, cdf_sdxl_text_out *out, cdf_error *err);
 
 #endif
