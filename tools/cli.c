@@ -44,33 +44,70 @@ const char *cli_value(cli_args *a) {
     return a->argv[a->i++];
 }
 
-void cli_usage_error(const char *cmd, const char *fmt, ...) {
+int cli_err_set(cli_err *e, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "cdiffusers %s: error: ", cmd);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n(see 'cdiffusers %s --help')\n", cmd);
-    exit(CLI_EXIT_USAGE);
+    e->code = code;
+    e->hint = code == CLI_EXIT_USAGE;
+    return -1;
+}
+
+int cli_err_from(cli_err *e, const cdf_error *err) {
+    cli_err_set(e, err->status == CDF_ERR_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAIL, "%s",
+                err->msg[0] ? err->msg : cdf_status_message(err->status));
+    e->hint = 0;
+    return -1;
+}
+
+void cli_exit(const char *cmd, const cli_err *e) {
+    fprintf(stderr, "cdiffusers %s: error: %s\n", cmd, e->msg);
+    if (e->hint) fprintf(stderr, "(see 'cdiffusers %s --help')\n", cmd);
+    exit(e->code);
+}
+
+void cli_usage_error(const char *cmd, const char *fmt, ...) {
+    cli_err e = {CLI_EXIT_USAGE, 1, ""};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    cli_exit(cmd, &e);
 }
 
 void cli_fail(const char *cmd, const cdf_error *err) {
-    fprintf(stderr, "cdiffusers %s: error: %s\n", cmd, err->msg[0] ? err->msg : cdf_status_message(err->status));
-    exit(err->status == CDF_ERR_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAIL);
+    cli_err e;
+    cli_err_from(&e, err);
+    cli_exit(cmd, &e);
+}
+
+int cli_try_int(const char *what, const char *s, long long lo, long long hi, long long *v, cli_err *e) {
+    char *end = NULL;
+    *v = strtoll(s, &end, 10);
+    if (!*s || *end || *v < lo || *v > hi)
+        return cli_err_set(e, CLI_EXIT_USAGE, "%s must be an integer in [%lld, %lld] (got '%s')", what, lo, hi, s);
+    return 0;
+}
+
+int cli_try_double(const char *what, const char *s, double *v, cli_err *e) {
+    char *end = NULL;
+    *v = strtod(s, &end);
+    if (!*s || *end || *v != *v) return cli_err_set(e, CLI_EXIT_USAGE, "%s must be a number (got '%s')", what, s);
+    return 0;
 }
 
 long long cli_parse_int(const char *cmd, const char *what, const char *s, long long lo, long long hi) {
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        cli_usage_error(cmd, "%s must be an integer in [%lld, %lld] (got '%s')", what, lo, hi, s);
+    long long v;
+    cli_err e;
+    if (cli_try_int(what, s, lo, hi, &v, &e)) cli_exit(cmd, &e);
     return v;
 }
 
 double cli_parse_double(const char *cmd, const char *what, const char *s) {
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (!*s || *end || v != v) cli_usage_error(cmd, "%s must be a number (got '%s')", what, s);
+    double v;
+    cli_err e;
+    if (cli_try_double(what, s, &v, &e)) cli_exit(cmd, &e);
     return v;
 }
 
@@ -96,12 +133,13 @@ int cli_parse_shape(const char *cmd, const char *s, int64_t *shape, int maxdims)
     return n;
 }
 
-void cli_rng_kind(const char *cmd, cli_rng *r, const char *name) {
+int cli_try_rng_kind(cli_rng *r, const char *name, cli_err *e) {
     cdf_error err = {0};
-    if (cdf_rng_kind_parse(name, &r->kind, &err)) cli_usage_error(cmd, "--rng: %s", err.msg);
+    if (cdf_rng_kind_parse(name, &r->kind, &err)) return cli_err_set(e, CLI_EXIT_USAGE, "--rng: %s", err.msg);
+    return 0;
 }
 
-void cli_rng_gpu(const char *cmd, cli_rng *r, const char *text) {
+int cli_try_rng_gpu(cli_rng *r, const char *text, cli_err *e) {
     cdf_error err = {0};
     r->gpu = text;
     if (text[0] >= '0' && text[0] <= '9') {
@@ -109,50 +147,72 @@ void cli_rng_gpu(const char *cmd, cli_rng *r, const char *text) {
         unsigned long sms = strtoul(text, &x, 10), tps = 0;
         if (x && (*x == 'x' || *x == 'X')) tps = strtoul(x + 1, &x, 10);
         if (!x || *x || sms > 100000 || tps > 100000)
-            cli_usage_error(cmd, "--gpu must be a GPU name or SMS[xTHREADS] such as 132x2048 (got '%s')", text);
+            return cli_err_set(e, CLI_EXIT_USAGE,
+                               "--gpu must be a GPU name or SMS[xTHREADS] such as 132x2048 (got '%s')", text);
         r->cuda.sm_count = (uint32_t)sms;
         r->cuda.threads_per_sm = (uint32_t)tps;
-        return;
+        return 0;
     }
-    if (cdf_cuda_preset(text, &r->cuda, &err)) cli_usage_error(cmd, "--gpu: %s", err.msg);
+    if (cdf_cuda_preset(text, &r->cuda, &err)) return cli_err_set(e, CLI_EXIT_USAGE, "--gpu: %s", err.msg);
+    return 0;
 }
 
-cdf_generator *cli_make_generator(const char *cmd, const cli_rng *r, const char *seed_text) {
+void cli_rng_kind(const char *cmd, cli_rng *r, const char *name) {
+    cli_err e;
+    if (cli_try_rng_kind(r, name, &e)) cli_exit(cmd, &e);
+}
+
+void cli_rng_gpu(const char *cmd, cli_rng *r, const char *text) {
+    cli_err e;
+    if (cli_try_rng_gpu(r, text, &e)) cli_exit(cmd, &e);
+}
+
+int cli_try_generator(const cli_rng *r, const char *seed_text, cdf_generator **g, cli_err *e) {
     cdf_error err = {0};
     err.on_notice = cli_print_notice;
-    cdf_generator *g = NULL;
     cdf_status s;
+    *g = NULL;
     if (seed_text[0] == '[') {
         /* list entropy "[1,2,3]" */
         char buf[4096];
+        if (strlen(seed_text) >= sizeof buf) return cli_err_set(e, CLI_EXIT_USAGE, "seed list '%.40s...' is too long", seed_text);
         snprintf(buf, sizeof buf, "%s", seed_text + 1);
         char *close = strrchr(buf, ']');
-        if (!close || close[1]) cli_usage_error(cmd, "bad seed list '%s': use [a,b,c]", seed_text);
+        if (!close || close[1]) return cli_err_set(e, CLI_EXIT_USAGE, "bad seed list '%s': use [a,b,c]", seed_text);
         *close = 0;
         const char *items[256];
         size_t n = 0;
-        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {
-            if (n == 256) cli_usage_error(cmd, "seed list '%s' is too long", seed_text);
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+            if (n == 256) return cli_err_set(e, CLI_EXIT_USAGE, "seed list '%s' is too long", seed_text);
             items[n++] = tok;
         }
-        if (!n) cli_usage_error(cmd, "seed list '%s' is empty", seed_text);
-        s = cdf_generator_new_list(r->kind, items, n, &g, &err);
+        if (!n) return cli_err_set(e, CLI_EXIT_USAGE, "seed list '%s' is empty", seed_text);
+        s = cdf_generator_new_list(r->kind, items, n, g, &err);
     } else if (r->kind == CDF_RNG_TORCH_CUDA) {
-        s = cdf_generator_new_torch_cuda(seed_text, &r->cuda, &g, &err);
+        s = cdf_generator_new_torch_cuda(seed_text, &r->cuda, g, &err);
     } else {
-        s = cdf_generator_new(r->kind, seed_text, &g, &err);
+        s = cdf_generator_new(r->kind, seed_text, g, &err);
     }
     if (s) {
-        fprintf(stderr, "cdiffusers %s: error: %s\n", cmd, err.msg);
-        exit(CLI_EXIT_USAGE);
+        cli_err_set(e, CLI_EXIT_USAGE, "%s", err.msg);
+        e->hint = 0;
+        return -1;
     }
+    return 0;
+}
+
+cdf_generator *cli_make_generator(const char *cmd, const cli_rng *r, const char *seed_text) {
+    cdf_generator *g = NULL;
+    cli_err e;
+    if (cli_try_generator(r, seed_text, &g, &e)) cli_exit(cmd, &e);
     return g;
 }
 
-void cli_os_seed(const char *cmd, const cli_rng *r, char *buf, size_t len) {
+int cli_try_os_seed(const cli_rng *r, char *buf, size_t len, cli_err *e) {
     cdf_error err = {0};
     cdf_status s = r->kind == CDF_RNG_NUMPY ? cdf_seed_from_os(buf, len, &err) : cdf_seed_from_os_u32(buf, len, &err);
-    if (s) cli_fail(cmd, &err);
+    return s ? cli_err_from(e, &err) : 0;
 }
 
 void cli_print_notice(cdf_notice_level level, const char *msg, void *user) {

@@ -23,134 +23,158 @@ void gp_free(gen_params *p) {
     p->owned = NULL;
 }
 
-static void push(const char *cmd, const char **list, int *n, const char *v, const char *what) {
-    if (*n == GP_MAX_LIST) cli_usage_error(cmd, "too many %s options", what);
+static int push(const char **list, int *n, const char *v, const char *what, cli_err *e) {
+    if (*n == GP_MAX_LIST) return cli_err_set(e, CLI_EXIT_USAGE, "too many %s options", what);
     list[(*n)++] = v;
+    return 1;
 }
 
-int gp_option(gen_params *p, cli_args *a) {
-    const char *cmd = a->cmd, *n = a->name;
+/* An integer option into *dst (GP_SET_* bit into p->set). */
+static int set_int(gen_params *p, unsigned bit, const char *what, const char *v, long long lo, long long hi, int *dst,
+                   cli_err *e) {
+    long long x;
+    if (cli_try_int(what, v, lo, hi, &x, e)) return -1;
+    p->set |= bit;
+    *dst = (int)x;
+    return 1;
+}
+
+/* A number option that must be >= 0 (and finite). */
+static int set_scale(gen_params *p, unsigned bit, const char *what, const char *v, double *dst, cli_err *e) {
+    if (cli_try_double(what, v, dst, e)) return -1;
+    if (!(*dst >= 0 && *dst <= 1e30)) return cli_err_set(e, CLI_EXIT_USAGE, "%s must be >= 0 (got %g)", what, *dst);
+    p->set |= bit;
+    return 1;
+}
+
+/* The options, and whether each takes a value. */
+static const struct {
+    const char *name;
+    int flag;
+} k_options[] = {
+    {"pipeline", 0}, {"steps", 0}, {"eta", 0}, {"batch-size", 0}, {"seed", 0}, {"threads", 0}, {"variant", 0},
+    {"prompt", 0}, {"negative-prompt", 0}, {"num-images-per-prompt", 0}, {"guidance-scale", 0},
+    {"guidance-rescale", 0}, {"height", 0}, {"width", 0}, {"clip-skip", 0}, {"scheduler", 0}, {"rng", 0},
+    {"gpu", 0}, {"prior-steps", 0}, {"decoder-steps", 0}, {"super-res-steps", 0}, {"prior-guidance-scale", 0},
+    {"decoder-guidance-scale", 0}, {"dump-dir", 0}, {"precision", 0}, {"prompt-2", 0}, {"negative-prompt-2", 0},
+    {"original-size", 0}, {"target-size", 0}, {"crops-coords-top-left", 0}, {"init-image", 0}, {"mask-image", 0},
+    {"strength", 0}, {"karras", 1}, {"no-karras", 1},
+};
+
+int gp_option_kind(const char *name) {
+    for (size_t i = 0; i < sizeof k_options / sizeof k_options[0]; i++)
+        if (!strcmp(name, k_options[i].name)) return k_options[i].flag ? 1 : 2;
+    return 0;
+}
+
+int gp_set(gen_params *p, const char *n, const char *v, cli_err *e) {
+    if (!gp_option_kind(n)) return 0;
     if (!strcmp(n, "pipeline")) {
-        p->set |= GP_SET_PIPELINE;
-        const char *v = cli_value(a);
         if (!strcmp(v, "auto")) p->pipeline = CDF_PIPELINE_AUTO;
         else if (!strcmp(v, "ddpm")) p->pipeline = CDF_PIPELINE_DDPM;
         else if (!strcmp(v, "ddim")) p->pipeline = CDF_PIPELINE_DDIM;
         else if (!strcmp(v, "pndm")) p->pipeline = CDF_PIPELINE_PNDM;
         else if (!strcmp(v, "sd")) p->pipeline = CDF_PIPELINE_SD;
         else if (!strcmp(v, "unclip")) p->pipeline = CDF_PIPELINE_UNCLIP;
-        else cli_usage_error(cmd, "--pipeline must be auto, ddpm, ddim, pndm, sd or unclip (got '%s')", v);
+        else return cli_err_set(e, CLI_EXIT_USAGE, "--pipeline must be auto, ddpm, ddim, pndm, sd or unclip (got '%s')", v);
+        p->set |= GP_SET_PIPELINE;
     } else if (!strcmp(n, "steps")) {
-        p->set |= GP_SET_STEPS;
-        p->steps = (int)cli_parse_int(cmd, "--steps", cli_value(a), 1, 1000000);
+        return set_int(p, GP_SET_STEPS, "--steps", v, 1, 1000000, &p->steps, e);
     } else if (!strcmp(n, "eta")) {
+        if (cli_try_double("--eta", v, &p->eta, e)) return -1;
+        if (p->eta < 0) return cli_err_set(e, CLI_EXIT_USAGE, "--eta must be >= 0");
         p->set |= GP_SET_ETA;
-        p->eta = cli_parse_double(cmd, "--eta", cli_value(a));
-        if (p->eta < 0) cli_usage_error(cmd, "--eta must be >= 0");
     } else if (!strcmp(n, "batch-size")) {
-        p->set |= GP_SET_BATCH;
-        p->batch_size = (int)cli_parse_int(cmd, "--batch-size", cli_value(a), 1, 4096);
+        return set_int(p, GP_SET_BATCH, "--batch-size", v, 1, 4096, &p->batch_size, e);
     } else if (!strcmp(n, "seed")) {
-        push(cmd, p->seeds, &p->nseeds, cli_value(a), "--seed");
+        return push(p->seeds, &p->nseeds, v, "--seed", e);
     } else if (!strcmp(n, "threads")) {
-        p->threads = (int)cli_parse_int(cmd, "--threads", cli_value(a), 1, 1024);
+        return set_int(p, 0, "--threads", v, 1, 1024, &p->threads, e);
     } else if (!strcmp(n, "variant")) {
         p->set |= GP_SET_VARIANT;
-        p->variant = cli_value(a);
+        p->variant = v;
     } else if (!strcmp(n, "prompt")) {
-        push(cmd, p->prompts, &p->nprompts, cli_value(a), "--prompt");
+        return push(p->prompts, &p->nprompts, v, "--prompt", e);
     } else if (!strcmp(n, "negative-prompt")) {
-        push(cmd, p->negatives, &p->nnegatives, cli_value(a), "--negative-prompt");
+        return push(p->negatives, &p->nnegatives, v, "--negative-prompt", e);
     } else if (!strcmp(n, "num-images-per-prompt")) {
-        p->set |= GP_SET_NIPP;
-        p->nipp = (int)cli_parse_int(cmd, "--num-images-per-prompt", cli_value(a), 1, 4096);
+        return set_int(p, GP_SET_NIPP, "--num-images-per-prompt", v, 1, 4096, &p->nipp, e);
     } else if (!strcmp(n, "guidance-scale")) {
+        if (cli_try_double("--guidance-scale", v, &p->guidance, e)) return -1;
+        if (p->guidance < 0) return cli_err_set(e, CLI_EXIT_USAGE, "--guidance-scale must be >= 0 (got %g)", p->guidance);
         p->set |= GP_SET_GUIDANCE;
-        p->guidance = cli_parse_double(cmd, "--guidance-scale", cli_value(a));
-        if (p->guidance < 0) cli_usage_error(cmd, "--guidance-scale must be >= 0 (got %g)", p->guidance);
     } else if (!strcmp(n, "guidance-rescale")) {
-        p->set |= GP_SET_RESCALE;
-        p->guidance_rescale = cli_parse_double(cmd, "--guidance-rescale", cli_value(a));
+        if (cli_try_double("--guidance-rescale", v, &p->guidance_rescale, e)) return -1;
         if (p->guidance_rescale < 0 || p->guidance_rescale > 1)
-            cli_usage_error(cmd, "--guidance-rescale must be in [0, 1] (got %g)", p->guidance_rescale);
-    } else if (!strcmp(n, "height")) {
-        p->set |= GP_SET_HEIGHT;
-        p->height = (int)cli_parse_int(cmd, "--height", cli_value(a), 1, 1 << 16);
-        if (p->height % 8) cli_usage_error(cmd, "--height must be a multiple of 8 (got %d)", p->height);
-    } else if (!strcmp(n, "width")) {
-        p->set |= GP_SET_WIDTH;
-        p->width = (int)cli_parse_int(cmd, "--width", cli_value(a), 1, 1 << 16);
-        if (p->width % 8) cli_usage_error(cmd, "--width must be a multiple of 8 (got %d)", p->width);
+            return cli_err_set(e, CLI_EXIT_USAGE, "--guidance-rescale must be in [0, 1] (got %g)", p->guidance_rescale);
+        p->set |= GP_SET_RESCALE;
+    } else if (!strcmp(n, "height") || !strcmp(n, "width")) {
+        int h = n[0] == 'h', *dst = h ? &p->height : &p->width;
+        if (set_int(p, h ? GP_SET_HEIGHT : GP_SET_WIDTH, h ? "--height" : "--width", v, 1, 1 << 16, dst, e) < 0) return -1;
+        if (*dst % 8) return cli_err_set(e, CLI_EXIT_USAGE, "--%s must be a multiple of 8 (got %d)", n, *dst);
     } else if (!strcmp(n, "clip-skip")) {
-        p->set |= GP_SET_CLIP_SKIP;
-        p->clip_skip = (int)cli_parse_int(cmd, "--clip-skip", cli_value(a), 0, 64);
+        return set_int(p, GP_SET_CLIP_SKIP, "--clip-skip", v, 0, 64, &p->clip_skip, e);
     } else if (!strcmp(n, "scheduler")) {
         p->set |= GP_SET_SCHEDULER;
-        p->scheduler = cli_value(a);
+        p->scheduler = v;
     } else if (!strcmp(n, "rng")) {
+        if (cli_try_rng_kind(&p->rng, v, e)) return -1;
         p->set |= GP_SET_RNG;
-        cli_rng_kind(cmd, &p->rng, cli_value(a));
     } else if (!strcmp(n, "gpu")) {
+        if (cli_try_rng_gpu(&p->rng, v, e)) return -1;
         p->set |= GP_SET_RNG;
-        cli_rng_gpu(cmd, &p->rng, cli_value(a));
     } else if (!strcmp(n, "prior-steps")) {
-        p->set |= GP_SET_PRIOR_STEPS;
-        p->prior_steps = (int)cli_parse_int(cmd, "--prior-steps", cli_value(a), 2, 1000000);
+        return set_int(p, GP_SET_PRIOR_STEPS, "--prior-steps", v, 2, 1000000, &p->prior_steps, e);
     } else if (!strcmp(n, "decoder-steps")) {
-        p->set |= GP_SET_DECODER_STEPS;
-        p->decoder_steps = (int)cli_parse_int(cmd, "--decoder-steps", cli_value(a), 2, 1000000);
+        return set_int(p, GP_SET_DECODER_STEPS, "--decoder-steps", v, 2, 1000000, &p->decoder_steps, e);
     } else if (!strcmp(n, "super-res-steps")) {
-        p->set |= GP_SET_SUPER_RES_STEPS;
-        p->super_res_steps = (int)cli_parse_int(cmd, "--super-res-steps", cli_value(a), 2, 1000000);
+        return set_int(p, GP_SET_SUPER_RES_STEPS, "--super-res-steps", v, 2, 1000000, &p->super_res_steps, e);
     } else if (!strcmp(n, "prior-guidance-scale")) {
-        p->set |= GP_SET_PRIOR_GUIDANCE;
-        p->prior_guidance = cli_parse_double(cmd, "--prior-guidance-scale", cli_value(a));
-        if (!(p->prior_guidance >= 0 && p->prior_guidance <= 1e30))
-            cli_usage_error(cmd, "--prior-guidance-scale must be >= 0 (got %g)", p->prior_guidance);
+        return set_scale(p, GP_SET_PRIOR_GUIDANCE, "--prior-guidance-scale", v, &p->prior_guidance, e);
     } else if (!strcmp(n, "decoder-guidance-scale")) {
-        p->set |= GP_SET_DECODER_GUIDANCE;
-        p->decoder_guidance = cli_parse_double(cmd, "--decoder-guidance-scale", cli_value(a));
-        if (!(p->decoder_guidance >= 0 && p->decoder_guidance <= 1e30))
-            cli_usage_error(cmd, "--decoder-guidance-scale must be >= 0 (got %g)", p->decoder_guidance);
+        return set_scale(p, GP_SET_DECODER_GUIDANCE, "--decoder-guidance-scale", v, &p->decoder_guidance, e);
     } else if (!strcmp(n, "dump-dir")) {
-        p->dump_dir = cli_value(a);
+        p->dump_dir = v;
     } else if (!strcmp(n, "precision")) {
-        const char *v = cli_value(a);
-        p->set |= GP_SET_PRECISION;
         if (cdf_precision_from_name(v, &p->precision))
-            cli_usage_error(cmd, "--precision must be fp32 or bf16 (got \"%s\")", v);
+            return cli_err_set(e, CLI_EXIT_USAGE, "--precision must be fp32 or bf16 (got \"%s\")", v);
+        p->set |= GP_SET_PRECISION;
     } else if (!strcmp(n, "prompt-2")) {
-        push(cmd, p->prompts_2, &p->nprompts_2, cli_value(a), "--prompt-2");
+        return push(p->prompts_2, &p->nprompts_2, v, "--prompt-2", e);
     } else if (!strcmp(n, "negative-prompt-2")) {
-        push(cmd, p->negatives_2, &p->nnegatives_2, cli_value(a), "--negative-prompt-2");
+        return push(p->negatives_2, &p->nnegatives_2, v, "--negative-prompt-2", e);
     } else if (!strcmp(n, "original-size") || !strcmp(n, "target-size") || !strcmp(n, "crops-coords-top-left")) {
         int *dst = !strcmp(n, "original-size") ? p->original_size : !strcmp(n, "target-size") ? p->target_size : p->crops;
+        int pair[2];
+        char tail;
+        if (sscanf(v, "%d,%d%c", &pair[0], &pair[1], &tail) != 2 || pair[0] < 0 || pair[1] < 0 || pair[0] > 1 << 20 ||
+            pair[1] > 1 << 20)
+            return cli_err_set(e, CLI_EXIT_USAGE, "--%s takes two non-negative integers A,B (got '%s')", n, v);
+        memcpy(dst, pair, sizeof pair);
         p->set |= dst == p->original_size ? GP_SET_ORIGINAL_SIZE : dst == p->target_size ? GP_SET_TARGET_SIZE : GP_SET_CROPS;
-        const char *v = cli_value(a);
-        char opt[64], tail;
-        snprintf(opt, sizeof opt, "--%s", n);
-        if (sscanf(v, "%d,%d%c", &dst[0], &dst[1], &tail) != 2 || dst[0] < 0 || dst[1] < 0 || dst[0] > 1 << 20 ||
-            dst[1] > 1 << 20)
-            cli_usage_error(cmd, "%s takes two non-negative integers A,B (got '%s')", opt, v);
     } else if (!strcmp(n, "init-image")) {
         p->set |= GP_SET_INIT_IMAGE;
-        p->init_image = cli_value(a);
+        p->init_image = v;
     } else if (!strcmp(n, "mask-image")) {
         p->set |= GP_SET_MASK_IMAGE;
-        p->mask_image = cli_value(a);
+        p->mask_image = v;
     } else if (!strcmp(n, "strength")) {
+        if (cli_try_double("--strength", v, &p->strength, e)) return -1;
+        if (!(p->strength > 0 && p->strength <= 1))
+            return cli_err_set(e, CLI_EXIT_USAGE, "--strength must be in (0, 1] (got %g)", p->strength);
         p->set |= GP_SET_STRENGTH;
-        p->strength = cli_parse_double(cmd, "--strength", cli_value(a));
-        if (!(p->strength > 0 && p->strength <= 1)) cli_usage_error(cmd, "--strength must be in (0, 1] (got %g)", p->strength);
-    } else if (!strcmp(n, "karras")) {
+    } else { /* karras, no-karras */
         p->set |= GP_SET_KARRAS;
-        p->karras = 1;
-    } else if (!strcmp(n, "no-karras")) {
-        p->set |= GP_SET_KARRAS;
-        p->karras = 0;
-    } else {
-        return 0;
+        p->karras = !strcmp(n, "karras");
     }
+    return 1;
+}
+
+int gp_option(gen_params *p, cli_args *a) {
+    int kind = gp_option_kind(a->name);
+    if (!kind) return 0;
+    cli_err e;
+    if (gp_set(p, a->name, kind == 2 ? cli_value(a) : NULL, &e) < 0) cli_exit(a->cmd, &e);
     return 1;
 }
 

@@ -65,6 +65,12 @@ typedef struct gen_params {
 /* Defaults of diffusers' pipelines (guidance 7.5, one image per prompt...). */
 void gp_init(gen_params *p);
 void gp_free(gen_params *p);
+/* 0: name (without "--") is not a generation option; 1: a flag (--karras,
+ * --no-karras); 2: an option with a value. */
+int gp_option_kind(const char *name);
+/* Sets option name to value v (NULL for a flag; p keeps the pointer):
+ * 1 done, 0 not a generation option, -1 a bad value (message in e). */
+int gp_set(gen_params *p, const char *name, const char *v, cli_err *e);
 /* Takes the current option of a if it is a generation option (exits on a
  * bad value); returns 0 when the option is not one. */
 int gp_option(gen_params *p, cli_args *a);

@@ -11,8 +11,9 @@ static void usage(FILE *f) {
             "usage: cdiffusers COMMAND [ARGS...]\n"
             "\n"
             "commands:\n"
-            "  generate MODEL_DIR      run a pipeline (DDPM, DDIM, Stable Diffusion) on a diffusers folder\n"
+            "  generate MODEL_DIR      run a pipeline (DDPM, DDIM, PNDM, Stable Diffusion, SDXL, UnCLIP) on a folder\n"
             "  regenerate IMAGE MODEL  make an image again from the parameters its PNG carries\n"
+            "  batch MODEL JOBS.jsonl  a manifest of generate jobs: sharded (Slurm, MPI, Kubernetes), resumable\n"
             "  tokenize MODEL_DIR TEXT the 77 token ids Stable Diffusion's text encoder gets\n"
             "  randn                   write the noise randn_tensor gives for seeds and a shape (.npy)\n"
             "  grid A.png B.png ...    tile images into one grid image\n"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(c, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(c, "regenerate")) return cmd_regenerate(argc - 1, argv + 1);
+    if (!strcmp(c, "batch")) return cmd_batch(argc - 1, argv + 1);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(c, "randn")) return cmd_randn(argc - 1, argv + 1);
     if (!strcmp(c, "grid")) return cmd_grid(argc - 1, argv + 1);
