@@ -355,6 +355,10 @@ try:
         check(p.returncode == 2 and msg in p.stderr and not os.path.exists(os.path.join(tmp, "never")),
               "usage error %s %s: exit 2, '%s'" % (args, env, msg))
     check(time.time() - t0 < 30, "the errors come before any job")
+    # the manifest docs/SCALE.md and examples/ point to runs as it is
+    ex = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "jobs.jsonl")
+    p = run(["batch", MODEL, ex, "--out-dir", os.path.join(tmp, "example"), "--quiet"])
+    check(p.returncode == 0 and summary(p) == (8, 0, 0), "examples/jobs.jsonl: 8 jobs done (%s)" % p.stderr.strip()[-300:])
     p = run(["batch", "--help"])
     check(p.returncode == 0 and "--shard K/N" in p.stdout and "failures.jsonl" in p.stdout, "--help explains")
 finally:
