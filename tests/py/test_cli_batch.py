@@ -5,7 +5,8 @@ shares (--shard, Slurm array, Open MPI, PMI, Kubernetes variables, a real
 mpirun -np 3) cover the manifest once and give the same files; an
 interrupted run (SIGINT, SIGTERM) leaves no partial file and resumes with
 skips; bad lines land in failures.jsonl while the good jobs are made; an
-output holding other parameters is never overwritten.
+output holding other parameters is never overwritten; DDIM, SDXL and UnCLIP
+jobs give generate's files too; examples/jobs.jsonl runs.
 Usage: test_cli_batch.py CLI TESTDATA.  mpirun is required when
 CDF_TEST_REQUIRE_MPIRUN=1 (CI installs openmpi-bin), else skipped if missing."""
 import json
@@ -355,6 +356,28 @@ try:
         check(p.returncode == 2 and msg in p.stderr and not os.path.exists(os.path.join(tmp, "never")),
               "usage error %s %s: exit 2, '%s'" % (args, env, msg))
     check(time.time() - t0 < 30, "the errors come before any job")
+    # the other pipeline families: DDIM (a process-wide --pipeline), SDXL, UnCLIP; each file as generate's, resumed
+    unclip = sorted(os.listdir(os.path.join(DATA, "unclip", "pipelines")))[0]
+    for name, model, proc, job in (
+            ("ddim", os.path.join(DATA, "ddpm", "models", "tiny_cifar"), ["--pipeline", "ddim"],
+             {"id": "d", "seed": [3, 4], "steps": 4, "batch_size": 2, "eta": 0.5}),
+            ("sdxl", os.path.join(DATA, "sdxl", "pipelines", "tiny-sdxl-a"), [],
+             {"id": "x", "prompt": "a cat", "prompt_2": "a dog", "seed": 1, "steps": 3, "original_size": [128, 128],
+              "crops_coords_top_left": "4,8"}),
+            ("unclip", os.path.join(DATA, "unclip", "pipelines", unclip), [],
+             {"id": "u", "prompt": "a cat", "seed": 1, "prior_steps": 2, "decoder_steps": 2, "super_res_steps": 2})):
+        d = os.path.join(tmp, "fam-" + name)
+        m = os.path.join(tmp, name + ".jsonl")
+        with open(m, "w") as f:
+            f.write(json.dumps(job) + "\n")
+        g = os.path.join(tmp, name + ".png")
+        pg = run(["generate", model, "--quiet", "--out", g] + proc + job_args(job))
+        p1 = run(["batch", model, m, "--out-dir", d, "--quiet"] + proc)
+        p2 = run(["batch", model, m, "--out-dir", d, "--quiet"] + proc)
+        check(pg.returncode == 0 and p1.returncode == 0 and summary(p2) == (0, 1, 0) and
+              open(g, "rb").read() == open(os.path.join(d, job["id"] + ".png"), "rb").read(),
+              "%s: the file generate writes, skipped on resume (%s)" % (name, (pg.stderr + p1.stderr).strip()[-300:]))
+
     # the manifest docs/SCALE.md and examples/ point to runs as it is
     ex = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "jobs.jsonl")
     p = run(["batch", MODEL, ex, "--out-dir", os.path.join(tmp, "example"), "--quiet"])
