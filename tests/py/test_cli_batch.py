@@ -378,9 +378,18 @@ try:
               open(g, "rb").read() == open(os.path.join(d, job["id"] + ".png"), "rb").read(),
               "%s: the file generate writes, skipped on resume (%s)" % (name, (pg.stderr + p1.stderr).strip()[-300:]))
 
-    # the manifest docs/SCALE.md and examples/ point to runs as it is
-    ex = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "jobs.jsonl")
-    p = run(["batch", MODEL, ex, "--out-dir", os.path.join(tmp, "example"), "--quiet"])
+    # the manifest docs/SCALE.md and examples/ point to runs, every key as written; only the steps and sizes
+    # shrink (2 steps, sizes / 8) so that the tiny pipeline makes it in seconds
+    ex = os.path.join(tmp, "example.jsonl")
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "jobs.jsonl")) as f, \
+            open(ex, "w") as g:
+        for line in f:
+            if line.strip().startswith("{"):
+                j = json.loads(line)
+                j.update({k: 2 if k == "steps" else j[k] // 8 for k in ("steps", "height", "width") if k in j})
+                line = json.dumps(j) + "\n"
+            g.write(line)
+    p = run(["batch", MODEL, ex, "--out-dir", os.path.join(tmp, "example"), "--quiet", "--threads", "1"])
     check(p.returncode == 0 and summary(p) == (8, 0, 0), "examples/jobs.jsonl: 8 jobs done (%s)" % p.stderr.strip()[-300:])
     p = run(["batch", "--help"])
     check(p.returncode == 0 and "--shard K/N" in p.stdout and "failures.jsonl" in p.stdout, "--help explains")
